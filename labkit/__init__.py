@@ -1,0 +1,47 @@
+"""labkit: a live Jupyter lab for Weight Normalization (Salimans & Kingma, 2016) on Keras 3.
+
+Heavy names (everything that needs Keras) are imported on first use, so that the `labkit`
+command and parameter validation start fast.
+
+Example:
+
+>>> import labkit
+>>> model = labkit.build_convnet(weight_norm=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "WeightNormalization": "labkit.weightnorm",
+    "data_init": "labkit.weightnorm",
+    "remove_weight_norm": "labkit.weightnorm",
+    "build_convnet": "labkit.models",
+    "load_dataset": "labkit.data",
+    "Dataset": "labkit.data",
+    "ExperimentParams": "labkit.experiment",
+    "RunResult": "labkit.experiment",
+    "run_experiment": "labkit.experiment",
+    "run_experiments": "labkit.experiment",
+    "tutorial_runs": "labkit.experiment",
+    "results_table": "labkit.plots",
+    "accuracy_figure": "labkit.plots",
+    "LivePlot": "labkit.live",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,330 @@
+"""Image classification datasets, ready for training.
+
+`load_dataset` goes through Keras' own download (`keras.datasets`) and, for CIFAR-10, can
+read an offline copy instead: a tar.gz of JPEG files laid out as
+`cifar10-jpeg/{train,test}/{class}/NNNN.jpg`. The offline copy is decoded once and cached
+as arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import socket
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Dataset", "DatasetError", "load_dataset", "DATASETS", "CIFAR10_CLASSES"]
+
+ARCHIVE_ENV = "LABKIT_CIFAR10_ARCHIVE"
+CACHE_ENV = "LABKIT_CACHE_DIR"
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+FASHION_MNIST_CLASSES = (
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
+DATASETS = {
+    "cifar10": CIFAR10_CLASSES,
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion_mnist": FASHION_MNIST_CLASSES,
+}
+LABEL_MODES = ("sparse", "onehot")
+# Seconds a download may stall before giving up, so "no internet" fails fast.
+_DOWNLOAD_TIMEOUT = 20
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be downloaded, read or decoded."""
+
+
+@dataclass(frozen=True, repr=False)
+class Dataset:
+    """Train and test arrays: images float32 in [0, 1] (N, H, W, C), labels sparse or one-hot."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, train={len(self.x_train)}, test={len(self.x_test)}, "
+            f"input_shape={self.input_shape}, classes={self.num_classes})"
+        )
+
+
+def load_dataset(
+    name: str = "cifar10",
+    *,
+    labels: str = "sparse",
+    limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+    archive: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Dataset:
+    """Loads a dataset as float32 images in [0, 1] and integer or one-hot labels.
+
+    The real path is Keras' download (`keras.datasets.<name>.load_data()`). For CIFAR-10 an
+    offline archive is used instead when `archive` is given or the environment variable
+    `LABKIT_CIFAR10_ARCHIVE` points to one; it is decoded once and cached under `cache_dir`
+    (default: `$LABKIT_CACHE_DIR`, else `~/.cache/labkit`).
+
+    Args:
+        name: One of `"cifar10"`, `"mnist"`, `"fashion_mnist"`.
+        labels: `"sparse"` (integer class ids) or `"onehot"`.
+        limit: Keep only this many training images, equally many per class, drawn with
+            `seed`. `None` or 0 keeps all.
+        test_limit: The same for the test set.
+        seed: Seed of the subset draw.
+        archive: Path of an offline CIFAR-10 archive (`cifar10-jpeg-q75.tar.gz`).
+        cache_dir: Where decoded archives are cached.
+
+    Returns:
+        A `Dataset`.
+
+    Example:
+
+    >>> data = load_dataset("cifar10", labels="onehot", limit=2000)
+    >>> data.x_train.shape, data.y_train.shape
+    ((2000, 32, 32, 3), (2000, 10))
+    """
+    if name not in DATASETS:
+        raise ValueError(
+            f"Unknown dataset: expected one of {_quoted(DATASETS)}. Received: `name={name!r}`"
+        )
+    if labels not in LABEL_MODES:
+        raise ValueError(
+            f"Invalid `labels`: expected one of {_quoted(LABEL_MODES)}. "
+            f"Received: `labels={labels!r}`"
+        )
+    num_classes = len(DATASETS[name])
+    for argument, value in (("limit", limit), ("test_limit", test_limit)):
+        if value is not None and value != 0 and (not _is_int(value) or value < num_classes):
+            raise ValueError(
+                f"Invalid `{argument}`: expected 0, None or an integer >= {num_classes} "
+                f"(one image per class at least). Received: `{argument}={value!r}`"
+            )
+
+    archive = archive or os.environ.get(ARCHIVE_ENV) or None
+    if name == "cifar10" and archive:
+        (x_train, y_train), (x_test, y_test) = _load_cifar10_archive(Path(archive), cache_dir)
+    else:
+        (x_train, y_train), (x_test, y_test) = _load_from_keras(name)
+
+    rng = np.random.default_rng(seed)
+    train = _balanced_subset(y_train, limit, rng)
+    test = _balanced_subset(y_test, test_limit, rng)
+    return Dataset(
+        name=name,
+        x_train=_to_float_images(x_train[train]),
+        y_train=_encode_labels(y_train[train], num_classes, labels),
+        x_test=_to_float_images(x_test[test]),
+        y_test=_encode_labels(y_test[test], num_classes, labels),
+        class_names=DATASETS[name],
+    )
+
+
+# --- Keras download ------------------------------------------------------------------------
+
+
+def _load_from_keras(name: str):
+    import keras
+
+    loader = getattr(keras.datasets, name)
+    try:
+        with _socket_timeout(_DOWNLOAD_TIMEOUT):
+            (x_train, y_train), (x_test, y_test) = loader.load_data()
+    except Exception as error:
+        hint = (
+            f" Without internet, point labkit at an offline copy: "
+            f"`load_dataset('cifar10', archive='.../cifar10-jpeg-q75.tar.gz')` or set "
+            f"{ARCHIVE_ENV}=.../cifar10-jpeg-q75.tar.gz."
+            if name == "cifar10"
+            else ""
+        )
+        message = " ".join(str(error).split())
+        raise DatasetError(
+            f"Could not download {name} through `keras.datasets.{name}` ({message}).{hint}"
+        ) from error
+    return (x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1))
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# --- offline CIFAR-10 archive ----------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """The folder that caches decoded archives: `$LABKIT_CACHE_DIR` or `~/.cache/labkit`."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+
+
+def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
+    if not path.is_file():
+        raise DatasetError(
+            f"Offline CIFAR-10 archive not found: {path}. Pass `archive=` the path of "
+            f"cifar10-jpeg-q75.tar.gz, or set {ARCHIVE_ENV} to it (unset it to download "
+            f"through Keras)."
+        )
+    digest = _sha256(path)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    cached = cache / f"cifar10-jpeg-{digest[:16]}.npz"
+    if cached.is_file():
+        with np.load(cached) as arrays:
+            return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+    splits = _decode_archive(path)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(
+        partial,
+        x_train=splits["train"][0],
+        y_train=splits["train"][1],
+        x_test=splits["test"][0],
+        y_test=splits["test"][1],
+    )
+    os.replace(partial, cached)  # atomic: a concurrent reader never sees half a file
+    return splits["train"], splits["test"]
+
+
+def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from PIL import Image, UnidentifiedImageError
+
+    images: dict[str, list[tuple[str, int, np.ndarray]]] = {"train": [], "test": []}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if not member.isfile() or len(parts) != 4 or not parts[3].endswith(".jpg"):
+                    continue
+                _, split, class_name, filename = parts
+                if split not in images or class_name not in CIFAR10_CLASSES:
+                    raise DatasetError(
+                        f"Unexpected file {member.name} in CIFAR-10 archive {path}: expected "
+                        "cifar10-jpeg/{train,test}/{class}/NNNN.jpg."
+                    )
+                data = tar.extractfile(member).read()
+                try:
+                    pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+                except (UnidentifiedImageError, OSError) as error:
+                    raise DatasetError(
+                        f"CIFAR-10 archive {path} holds a corrupt image {member.name}: {error}"
+                    ) from error
+                if pixels.shape != (32, 32, 3):
+                    raise DatasetError(
+                        f"CIFAR-10 archive {path}: {member.name} is {pixels.shape}, "
+                        "expected (32, 32, 3)."
+                    )
+                images[split].append((member.name, CIFAR10_CLASSES.index(class_name), pixels))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise DatasetError(
+            f"CIFAR-10 archive {path} is corrupt or truncated ({error}). Copy it again."
+        ) from error
+
+    splits = {}
+    for split, entries in images.items():
+        labels = np.array([label for _, label, _ in entries], dtype=np.int64)
+        counts = np.bincount(labels, minlength=len(CIFAR10_CLASSES))
+        if counts.min() == 0 or counts.min() != counts.max():
+            raise DatasetError(
+                f"CIFAR-10 archive {path} is incomplete: its {split} split has "
+                f"{dict(zip(CIFAR10_CLASSES, counts.tolist()))} images per class."
+            )
+        entries.sort(key=lambda entry: entry[0])
+        splits[split] = (
+            np.stack([pixels for _, _, pixels in entries]),
+            np.array([label for _, label, _ in entries], dtype=np.int64),
+        )
+    return splits
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- preprocessing ---------------------------------------------------------------------------
+
+
+def _balanced_subset(labels: np.ndarray, limit: int | None, rng: np.random.Generator):
+    """Indices of `limit` examples, as equally many per class as possible (sorted)."""
+    if not limit or limit >= len(labels):
+        return np.arange(len(labels))
+    classes = np.unique(labels)
+    per_class = np.full(len(classes), limit // len(classes))
+    per_class[: limit % len(classes)] += 1
+    chosen = [
+        rng.choice(np.flatnonzero(labels == label), size=count, replace=False)
+        for label, count in zip(classes, per_class)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def _to_float_images(x: np.ndarray) -> np.ndarray:
+    x = x.astype("float32") / 255.0
+    return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
+
+
+def _encode_labels(y: np.ndarray, num_classes: int, mode: str) -> np.ndarray:
+    y = y.astype("int64")
+    return np.eye(num_classes, dtype="float32")[y] if mode == "onehot" else y
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _quoted(choices) -> str:
+    return ", ".join(repr(choice) for choice in choices)

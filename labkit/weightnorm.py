@@ -1,0 +1,399 @@
+"""Weight normalization for Keras 3 (Salimans & Kingma, 2016).
+
+`WeightNormalization` wraps a layer with a kernel and reparameterizes that kernel as
+`w = g * v / ||v||`: the direction `v` (the wrapped layer's own kernel variable) and the
+per-output-channel length `g` are trained separately. `data_init` and `remove_weight_norm`
+are the two model-level helpers that go with it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+
+import keras
+from keras import ops
+
+# Keras has no public accessor for the active stateless or autocast scope.
+from keras.src.backend import AutocastScope, get_stateless_scope
+
+__all__ = ["WeightNormalization", "data_init", "remove_weight_norm"]
+
+_RECURRENT_LAYERS = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
+_TRANSPOSE_LAYERS = (
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
+# Added under the square root of the sum of squares, so a zero kernel gives w = 0, not NaN.
+_NORM_EPSILON = 1e-12
+# Added to the pre-activation variance during data-dependent init (as in the paper's code).
+_INIT_EPSILON = 1e-10
+
+
+@keras.saving.register_keras_serializable(package="labkit")
+class WeightNormalization(keras.layers.Wrapper):
+    """Reparameterizes a layer's kernel as `w = g * v / ||v||`.
+
+    The norm is taken over every kernel axis except the output-channel axis (the last
+    axis, or axis -2 for the Conv-Transpose layers), so each output unit gets its own
+    length `g`. The wrapped layer is otherwise called unchanged: its strides, padding,
+    dilation, activation, bias and dtype policy are honoured exactly. For `SimpleRNN`,
+    `GRU` and `LSTM` both `kernel` and `recurrent_kernel` are normalized.
+
+    Without data-dependent init, `g` starts at `||v||`, so a freshly wrapped layer computes
+    exactly what the unwrapped layer computes.
+
+    With `data_init=True` (the paper's data-dependent initialization, section 3), on the
+    first *training* batch `g` and the bias are set so that every output channel's
+    pre-activation has zero mean and unit variance over that batch. A layer without a
+    bias gets the scale only (unit variance; its mean is left as it is). The
+    initialization runs once: never in `predict`, `evaluate` or a symbolic build, and it
+    is saved with the model. It happens either
+
+    - explicitly, with `labkit.data_init(model, x_batch)` before training (the paper's
+      way; works on every backend and adds nothing to the training step), or
+    - automatically, inside the first `fit` step on TensorFlow and PyTorch. On JAX, Keras
+      discards assignments to trainable variables made inside a compiled train step, so
+      there a training call raises until `labkit.data_init` has run.
+
+    Recurrent layers do not support data-dependent init (the paper advises against it);
+    wrapping one with `data_init=True` warns and uses `data_init=False`.
+
+    Norms and batch statistics are computed in float32 under mixed precision.
+
+    Args:
+        layer: The layer to wrap: `Dense`, `Conv1D/2D/3D`, `Conv1D/2D/3DTranspose`,
+            `SimpleRNN`, `GRU` or `LSTM` (or any layer whose kernel's last axis holds
+            the output channels).
+        data_init: Whether to use the paper's data-dependent initialization.
+        **kwargs: Base layer keyword arguments, such as `name`.
+
+    Example:
+
+    >>> layer = WeightNormalization(keras.layers.Dense(4))
+    >>> y = layer(np.ones((2, 3)))
+    >>> y.shape
+    (2, 4)
+    >>> plain = layer.remove()  # a Dense layer with w baked into its kernel
+    """
+
+    def __init__(self, layer: keras.layers.Layer, data_init: bool = True, **kwargs):
+        # The wrapper reads `v` and `g` in float32; the wrapped layer autocasts for itself.
+        kwargs.setdefault("autocast", False)
+        super().__init__(layer, **kwargs)
+        if not isinstance(data_init, bool):
+            raise ValueError(
+                f"Argument `data_init` must be a boolean. Received: `data_init={data_init!r}`"
+            )
+        self._check_wrappable(layer)
+        if data_init and isinstance(layer, _RECURRENT_LAYERS):
+            warnings.warn(
+                f"WeightNormalization: data-dependent init is not supported for "
+                f"{type(layer).__name__} layers; using `data_init=False`.",
+                stacklevel=2,
+            )
+            data_init = False
+        self.data_init = data_init
+        # Python-side mirror of the `initialized` variable, so that an initialized layer
+        # adds no branch to the traced training step.
+        self._known_initialized = not data_init
+        self._init_requested = False
+
+    @staticmethod
+    def _check_wrappable(layer: keras.layers.Layer) -> None:
+        name = type(layer).__name__
+        if isinstance(layer, WeightNormalization):
+            raise ValueError(f"The layer is already weight-normalized. Received: `layer={name}`")
+        if isinstance(layer, _RECURRENT_LAYERS):
+            return
+        if not hasattr(layer, "kernel_initializer"):
+            raise ValueError(
+                f"WeightNormalization needs a layer with a `kernel` (Dense, Conv, "
+                f"Conv-Transpose, SimpleRNN, GRU or LSTM); `{name}` has none. "
+                f"Received: `layer={name}`"
+            )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_input_shape = input_shape
+        owner = self.layer.cell if isinstance(self.layer, _RECURRENT_LAYERS) else self.layer
+        names = ("kernel", "recurrent_kernel") if owner is not self.layer else ("kernel",)
+        self._kernels = [_kernel_variable(owner, n, type(self.layer).__name__) for n in names]
+        self._output_axis = -2 if isinstance(self.layer, _TRANSPOSE_LAYERS) else -1
+        self._gs = [
+            self.add_weight(
+                name="g" if i == 0 else f"g_{name}",
+                shape=(kernel.shape[self._output_axis],),
+                initializer=_KernelNorm(self, kernel),
+                autocast=False,
+                aggregation="mean",
+            )
+            for i, (name, kernel) in enumerate(zip(names, self._kernels))
+        ]
+        self.initialized = self.add_weight(
+            name="initialized",
+            shape=(),
+            initializer="zeros" if self.data_init else "ones",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+        )
+
+    @property
+    def g(self) -> keras.Variable:
+        """The length variable of the (input) kernel, one entry per output channel."""
+        return self._gs[0]
+
+    def kernel_norm(self, kernel) -> keras.KerasTensor:
+        """Per-output-channel L2 norm of a kernel, in float32 (shape: output channels)."""
+        kernel = ops.cast(kernel, "float32")
+        axes = [a for a in range(len(kernel.shape)) if a != len(kernel.shape) + self._output_axis]
+        return ops.sqrt(ops.sum(ops.square(kernel), axis=axes) + _NORM_EPSILON)
+
+    def _broadcast(self, per_channel, kernel):
+        """Reshapes a per-output-channel vector so it broadcasts against `kernel`."""
+        shape = [1] * len(kernel.shape)
+        shape[self._output_axis] = -1
+        return ops.reshape(per_channel, shape)
+
+    def normalized_kernels(self, unit_length: bool = False) -> list:
+        """Returns `g * v / ||v||` for each normalized kernel (`v / ||v||` if `unit_length`)."""
+        kernels = []
+        for kernel, g in zip(self._kernels, self._gs):
+            with AutocastScope(None):  # read v in its own (float32) dtype
+                v = ops.cast(kernel.value, "float32")
+            scale = ops.divide(1.0, self.kernel_norm(v))
+            if not unit_length:
+                scale = ops.multiply(ops.cast(g.value, "float32"), scale)
+            kernels.append(ops.cast(ops.multiply(v, self._broadcast(scale, v)), kernel.dtype))
+        return kernels
+
+    def call(self, inputs, training=None):
+        if self._init_requested:
+            self._initialize_from(inputs)
+        elif training and not self._known_initialized:
+            self._initialize_in_training_step(inputs)
+        substitutes = list(zip(self._kernels, self.normalized_kernels()))
+        return self._call_wrapped(inputs, substitutes, training=training)
+
+    def _call_wrapped(self, inputs, substitutes: Sequence[tuple], training=None):
+        """Calls the wrapped layer with some of its variables replaced by tensors.
+
+        Keras 3 layers read their kernel through a variable, so the normalized kernel is
+        substituted with a `StatelessScope`. The scope carries over the enclosing scope's
+        mapping (the JAX trainer runs the whole step inside one), and hands back any
+        losses and variable updates the wrapped layer made.
+        """
+        outer = get_stateless_scope()
+        scope = keras.StatelessScope(collect_losses=True, initialize_variables=False)
+        if outer is not None:
+            scope.state_mapping.update(outer.state_mapping)
+        for variable, value in substitutes:
+            scope.state_mapping[id(variable)] = value
+        with scope:
+            outputs = self.layer(inputs, training=training)
+        substituted = {id(variable) for variable, _ in substitutes}
+        for variable in self.layer.variables:
+            value = scope.get_current_value(variable)
+            before = outer.get_current_value(variable) if outer is not None else None
+            if value is not None and value is not before and id(variable) not in substituted:
+                variable.assign(value)
+        for loss in scope.losses:
+            self.add_loss(loss)
+        return outputs
+
+    # --- data-dependent initialization -------------------------------------------------
+
+    def _init_values(self, inputs):
+        """The paper's init: `g = 1 / std(t)`, `b = -mean(t) / std(t)` for `t = v.x / ||v||`."""
+        substitutes = list(zip(self._kernels, self.normalized_kernels(unit_length=True)))
+        bias = getattr(self.layer, "bias", None)
+        if bias is not None:
+            substitutes.append((bias, ops.zeros(bias.shape, bias.dtype)))
+        activation = self.layer.activation
+        self.layer.activation = keras.activations.linear
+        try:
+            t = ops.cast(self._call_wrapped(inputs, substitutes, training=False), "float32")
+        finally:
+            self.layer.activation = activation
+        channel_axis = _channel_axis(self.layer, len(t.shape))
+        axes = [a for a in range(len(t.shape)) if a != channel_axis]
+        mean, variance = ops.moments(t, axes=axes)
+        scale = ops.divide(1.0, ops.sqrt(variance + _INIT_EPSILON))
+        return scale, ops.multiply(-mean, scale)
+
+    def _assign_init(self, g, b) -> None:
+        self.g.assign(g)
+        bias = getattr(self.layer, "bias", None)
+        if bias is not None:
+            bias.assign(ops.cast(b, bias.dtype))
+        self.initialized.assign(1.0)
+
+    def _initialize_from(self, inputs) -> None:
+        """Eager, unconditional init from this batch (used by `labkit.data_init`)."""
+        self._assign_init(*self._init_values(inputs))
+        self._known_initialized = True
+
+    def _initialize_in_training_step(self, inputs) -> None:
+        """Init on the first training batch, from inside `fit` (TensorFlow, PyTorch)."""
+        if keras.backend.backend() == "jax":
+            raise RuntimeError(
+                f"WeightNormalization layer '{self.name}' uses `data_init=True`, which on "
+                "the JAX backend must run before training: Keras' JAX train step discards "
+                "assignments to trainable variables. Call `labkit.data_init(model, x_batch)` "
+                "once before `fit`, or wrap the layer with `data_init=False`."
+            )
+        bias = getattr(self.layer, "bias", None)
+        current = (self.g.value, bias.value if bias is not None else ops.zeros(self.g.shape))
+        g, b = ops.cond(
+            ops.greater(self.initialized.value, 0.5),
+            lambda: current,
+            lambda: self._init_values(inputs),
+        )
+        # Assign outside the branch: under MirroredStrategy a synchronized update may not
+        # sit inside control flow.
+        self._assign_init(g, b)
+        if _is_eager(g):
+            self._known_initialized = True
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self._known_initialized = (not self.data_init) or bool(
+            ops.convert_to_numpy(self.initialized.value) > 0.5
+        )
+
+    # --- inference -----------------------------------------------------------------------
+
+    def remove(self) -> keras.layers.Layer:
+        """Returns a new, plain copy of the wrapped layer with `w` baked into its kernel.
+
+        The copy computes the same outputs without any weight-norm cost. The wrapper and
+        its model are left untouched.
+
+        Example:
+
+        >>> wn = WeightNormalization(keras.layers.Dense(4), data_init=False)
+        >>> _ = wn(np.ones((2, 3)))
+        >>> dense = wn.remove()
+        """
+        if not self.built:
+            raise ValueError(
+                f"WeightNormalization layer '{self.name}' must be built before `remove()`. "
+                "Call it on a batch, or build its model first."
+            )
+        plain = type(self.layer).from_config(self.layer.get_config())
+        plain.build(self._build_input_shape)
+        baked = dict(zip(map(id, self._kernels), self.normalized_kernels()))
+        for source, target in zip(self.layer.weights, plain.weights):
+            # A copy: backends that donate buffers (JAX) must not share them across models.
+            target.assign(ops.convert_to_numpy(baked.get(id(source), source.value)))
+        return plain
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_init"] = self.data_init
+        config.pop("autocast", None)
+        return config
+
+
+class _KernelNorm(keras.initializers.Initializer):
+    """Initializes `g` to `||v||` (computed when the variable is created, so that it also
+    holds when the model is first built inside a stateless scope)."""
+
+    def __init__(self, wrapper: WeightNormalization, kernel: keras.Variable):
+        self.wrapper = wrapper
+        self.kernel = kernel
+
+    def __call__(self, shape, dtype=None):
+        return ops.cast(self.wrapper.kernel_norm(self.kernel.value), dtype or "float32")
+
+
+def _kernel_variable(owner, name: str, layer_name: str) -> keras.Variable:
+    # Some layers keep the variable behind a read-only property (e.g. `Dense._kernel`).
+    for attribute in (f"_{name}", name):
+        variable = getattr(owner, attribute, None)
+        if isinstance(variable, keras.Variable):
+            return variable
+    raise ValueError(
+        f"WeightNormalization could not find the `{name}` variable of the wrapped "
+        f"`{layer_name}` layer after building it. Received: `layer={layer_name}`"
+    )
+
+
+def _channel_axis(layer: keras.layers.Layer, rank: int) -> int:
+    if getattr(layer, "data_format", "channels_last") == "channels_first" and rank > 2:
+        return 1
+    return rank - 1
+
+
+def _is_eager(tensor) -> bool:
+    """Whether `tensor` holds a concrete value (not a symbolic graph or traced tensor)."""
+    try:
+        ops.convert_to_numpy(tensor)
+    except Exception:
+        return False
+    return True
+
+
+def _weight_norm_layers(model: keras.layers.Layer) -> Iterator[WeightNormalization]:
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, WeightNormalization):
+            yield layer
+
+
+def data_init(model: keras.Model, x_batch) -> keras.Model:
+    """Runs the paper's data-dependent initialization on one batch of training data.
+
+    Every `WeightNormalization` layer with `data_init=True` sets its `g` and bias so that
+    its pre-activations over `x_batch` have zero mean and unit variance, layer after layer
+    in one forward pass (each layer sees the already-initialized outputs of the layers
+    before it). Works eagerly on every backend; call it once, before `fit`.
+
+    Args:
+        model: A model containing `WeightNormalization` layers.
+        x_batch: A batch of training inputs (a few hundred examples is typical).
+
+    Returns:
+        The same model, initialized.
+
+    Example:
+
+    >>> model = labkit.build_convnet(weight_norm=True)
+    >>> labkit.data_init(model, x_train[:500])
+    >>> model.fit(x_train, y_train)
+    """
+    layers = [layer for layer in _weight_norm_layers(model) if layer.data_init]
+    if not layers:
+        raise ValueError(
+            "`data_init` found no WeightNormalization layer with `data_init=True` in the "
+            f"model. Received: `model={model.name}`"
+        )
+    for layer in layers:
+        layer._init_requested = True
+    try:
+        model(x_batch, training=False)
+    finally:
+        for layer in layers:
+            layer._init_requested = False
+    return model
+
+
+def remove_weight_norm(model: keras.Model) -> keras.Model:
+    """Returns a copy of `model` with every `WeightNormalization` replaced by its plain layer.
+
+    The copy makes the same predictions and pays no weight-norm cost at inference. The
+    original model is left untouched (its other layers are shared with the copy).
+
+    Example:
+
+    >>> fast = labkit.remove_weight_norm(trained_model)
+    >>> fast.predict(x_test)
+    """
+    if not model.built:
+        raise ValueError(f"The model must be built first. Received: `model={model.name}`")
+
+    def replace(layer):
+        return layer.remove() if isinstance(layer, WeightNormalization) else layer
+
+    return keras.models.clone_model(model, clone_function=replace)
