@@ -125,6 +125,22 @@ class ExperimentParams:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def load_data(self) -> Dataset:
+        """Loads the dataset these parameters describe, with one-hot labels.
+
+        Example:
+
+        >>> data = ExperimentParams(train_limit=2000).load_data()
+        """
+        return load_dataset(
+            self.dataset,
+            labels="onehot",
+            limit=self.train_limit or None,
+            test_limit=self.test_limit or None,
+            seed=self.seed,
+            archive=self.archive or None,
+        )
+
     def replace(self, **changes) -> ExperimentParams:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -159,8 +175,6 @@ def validate_notebook_parameters(values: Mapping[str, Any]) -> None:
     """
     fields = {f.name for f in dataclasses.fields(ExperimentParams)} - {"weight_norm", "run_name"}
     known = {name: value for name, value in values.items() if name in fields}
-    if "archive" in known and known["archive"] == "":
-        known["archive"] = None
     if "live" in values:
         _check_choice("live", values["live"], LIVE_MODES)
     tutorial_runs(values.get("model", "both"), **known)
@@ -275,14 +289,7 @@ def run_experiment(
         params = ExperimentParams.from_dict(params)
     keras.utils.set_random_seed(params.seed)
     if data is None:
-        data = load_dataset(
-            params.dataset,
-            labels="onehot",
-            limit=params.train_limit or None,
-            test_limit=params.test_limit or None,
-            seed=params.seed,
-            archive=params.archive,
-        )
+        data = params.load_data()
     model = build_convnet(
         weight_norm=params.weight_norm,
         num_classes=data.num_classes,
@@ -346,15 +353,7 @@ def run_experiments(
     >>> results["weightnorm"].final_val_accuracy
     """
     if data is None and runs:
-        first = runs[0]
-        data = load_dataset(
-            first.dataset,
-            labels="onehot",
-            limit=first.train_limit or None,
-            test_limit=first.test_limit or None,
-            seed=first.seed,
-            archive=first.archive,
-        )
+        data = runs[0].load_data()
     return {params.run_name: run_experiment(params, callbacks, data=data) for params in runs}
 
 
