@@ -36,7 +36,7 @@ __all__ = [
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 MODEL_CHOICES = ("both", "regular", "weightnorm")
 LIVE_MODES = ("auto", "widget", "display", "static", "off")
-RUN_STATUSES = ("running", "completed", "stopped", "interrupted", "failed")
+METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Examples used for the explicit data-dependent init of WeightNorm models.
 DATA_INIT_EXAMPLES = 512
 
@@ -222,7 +222,9 @@ class RunResult:
         """
         import pandas as pd
 
-        frame = pd.DataFrame(self.history)
+        preferred = [key for key in METRIC_ORDER if key in self.history]
+        columns = preferred + sorted(set(self.history) - set(preferred))
+        frame = pd.DataFrame(self.history, columns=columns)
         frame.insert(0, "epoch", range(1, len(frame) + 1))
         frame["seconds"] = self.epoch_seconds[: len(frame)]
         return frame

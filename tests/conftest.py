@@ -1,0 +1,70 @@
+"""Shared test fixtures: quiet TensorFlow, the offline CIFAR-10 copy, a small archive."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg-q75.tar.gz"
+# Decoding the shared archive takes seconds; keep its cache across test sessions.
+SHARED_CACHE = Path(tempfile.gettempdir()) / "labkit-test-cache"
+
+
+@pytest.fixture(scope="session")
+def shared_archive() -> Path:
+    """The offline CIFAR-10 copy beside the checkout (skips where it is absent)."""
+    if not SHARED_ARCHIVE.is_file():
+        pytest.skip(f"offline CIFAR-10 copy not found at {SHARED_ARCHIVE}")
+    return SHARED_ARCHIVE
+
+
+@pytest.fixture
+def offline_cifar10(shared_archive, monkeypatch) -> Path:
+    """Points labkit at the offline copy through the environment, as CI and users do."""
+    monkeypatch.setenv("LABKIT_CIFAR10_ARCHIVE", str(shared_archive))
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(SHARED_CACHE))
+    return shared_archive
+
+
+def write_cifar_archive(
+    path: Path, per_class: dict[str, int] | None = None, seed: int = 0, truncate: int = 0
+) -> Path:
+    """Writes a small archive in the offline CIFAR-10 layout (random 32x32 JPEG images)."""
+    from PIL import Image
+
+    from labkit.data import CIFAR10_CLASSES
+
+    per_class = per_class or {"train": 3, "test": 2}
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for split, count in per_class.items():
+            for label, class_name in enumerate(CIFAR10_CLASSES):
+                for index in range(count):
+                    # A flat colour per class keeps JPEG artefacts small and labels checkable.
+                    pixels = np.full((32, 32, 3), 20 * label + 10, dtype=np.uint8)
+                    pixels[0, 0] = rng.integers(0, 255, 3)
+                    image = io.BytesIO()
+                    Image.fromarray(pixels).save(image, format="JPEG", quality=95)
+                    info = tarfile.TarInfo(f"cifar10-jpeg/{split}/{class_name}/{index:04d}.jpg")
+                    info.size = image.tell()
+                    image.seek(0)
+                    tar.addfile(info, image)
+    data = buffer.getvalue()
+    path.write_bytes(data[: len(data) - truncate] if truncate else data)
+    return path
+
+
+@pytest.fixture
+def small_archive(tmp_path) -> Path:
+    """A 50-image CIFAR-10-layout archive (3 train + 2 test images per class)."""
+    return write_cifar_archive(tmp_path / "small-cifar10.tar.gz")
