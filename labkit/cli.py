@@ -1,0 +1,216 @@
+"""The `labkit` command: `labkit sweep` runs a notebook over a grid, `labkit report` sums it up.
+
+Example:
+
+    labkit sweep notebooks/weight_norm.ipynb -p model regular,weightnorm -p data_init true,false \\
+        --seeds 0-4 -p epochs 10 --out runs/tutorial
+    labkit report runs/tutorial --target 0.5
+
+Exit codes: 0 when every run completed, 1 when some did not, 2 for usage errors (nothing ran),
+130 after Ctrl-C (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_RUNS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `labkit` command line and returns its exit code.
+
+    Example:
+
+    >>> main(["report", "runs/sweep", "--target", "0.6"])
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, OSError, ImportError) as error:
+        print(f"labkit {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            f"labkit {args.command}: interrupted. Completed runs are kept; "
+            "run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of the `labkit` command.
+
+    Example:
+
+    >>> build_parser().parse_args(["report", "runs/sweep"]).target
+    0.5
+    """
+    parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sweep_command(commands)
+    _add_report_command(commands)
+    return parser
+
+
+def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a notebook once per combination of parameter values",
+        description="Run a parameterized notebook once per combination of parameter values, "
+        "several at once, each with its own kernel. Rerunning resumes.",
+    )
+    sweep.add_argument("notebook", metavar="NOTEBOOK", help="the parameterized notebook")
+    sweep.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        dest="parameters",
+        metavar=("NAME", "VALUES"),
+        help="a parameter and its comma-separated values; repeat for more parameters",
+    )
+    sweep.add_argument("--grid", metavar="YAML", help="a YAML file mapping names to value lists")
+    sweep.add_argument("--seeds", help="values of the `seed` parameter: `0,1,2` or `0-4`")
+    sweep.add_argument("--out", required=True, metavar="RUNS_DIR", help="folder for the runs")
+    sweep.add_argument(
+        "--jobs",
+        type=_positive(int),
+        default=os.cpu_count() or 1,
+        help="local runs at once (default: the number of cores, %(default)s here)",
+    )
+    sweep.add_argument(
+        "--timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="seconds a run may take before it is stopped and recorded as timed out",
+    )
+    sweep.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster (tcp://HOST:PORT) instead of locally",
+    )
+    sweep.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the notebook's)")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="check the grid and list the runs; run nothing"
+    )
+    sweep.set_defaults(handler=_sweep)
+
+
+def _add_report_command(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="summarize a sweep over seeds: table and curves",
+        description="Summarize every metrics.json below RUNS_DIR: summary.csv, summary.md, "
+        "curves.html.",
+    )
+    report.add_argument("runs_dir", metavar="RUNS_DIR", help="folder of a labkit sweep")
+    report.add_argument(
+        "--target",
+        type=float,
+        default=0.5,
+        help="validation accuracy counted as reached (default: %(default)s)",
+    )
+    report.add_argument("--out", metavar="DIR", help="where the files go (default: RUNS_DIR)")
+    report.set_defaults(handler=_report)
+
+
+def _positive(number_type: type) -> Callable[[str], Any]:
+    """An argparse type: a positive `number_type`."""
+
+    def parse_positive(text: str) -> Any:
+        try:
+            value = number_type(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive {number_type.__name__}. Received: `{text}`"
+            )
+        return value
+
+    return parse_positive
+
+
+def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Merges `--grid`, `-p` and `--seeds` into one grid; the command line wins over the file.
+
+    Example:
+
+    >>> args = build_parser().parse_args(["sweep", "nb.ipynb", "-p", "model", "regular,weightnorm",
+    ...                                   "--seeds", "0-1", "--out", "runs/x"])
+    >>> grid_from_args(args)
+    {'model': ['regular', 'weightnorm'], 'seed': [0, 1]}
+    """
+    from labkit.sweep import load_grid_file, parse_seeds
+
+    command_line = {}
+    for name, values in args.parameters:
+        if name in command_line:
+            raise ValueError(f"Parameter `{name}` is given twice. Received: `-p {name} {values}`")
+        command_line[name] = values.split(",")
+    if args.seeds is not None:
+        if "seed" in command_line:
+            raise ValueError("Give seeds with `--seeds` or with `-p seed`, not both.")
+        command_line["seed"] = parse_seeds(args.seeds)
+    file_grid = load_grid_file(args.grid) if args.grid else {}
+    return {**file_grid, **command_line}
+
+
+# The handlers import their modules late so that `labkit --help` and `labkit report` do not pay
+# for papermill's imports.
+def _sweep(args: argparse.Namespace) -> int:
+    from labkit import sweep
+
+    # `kill` or a job scheduler's SIGTERM stops the sweep as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    runs = sweep.plan_sweep(
+        args.notebook, grid_from_args(args), validator=sweep.default_validator(args.notebook)
+    )
+    if args.dry_run:
+        for run in runs:
+            print(run.run_id, run.params)
+        print(f"{len(runs)} runs; nothing executed (--dry-run).")
+        return EXIT_OK
+    records = sweep.run_sweep(
+        args.notebook,
+        runs,
+        args.out,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        kernel_name=args.kernel,
+        scheduler=args.dask_scheduler,
+    )
+    counts = collections.Counter(record["status"] for record in records)
+    print(
+        f"{len(records)} runs: "
+        + ", ".join(f"{count} {status}" for status, count in counts.most_common())
+        + f". Records in {os.path.join(args.out, sweep.SUMMARY_FILE)}"
+    )
+    return EXIT_OK if counts["completed"] == len(records) else EXIT_RUNS_FAILED
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _report(args: argparse.Namespace) -> int:
+    from labkit import report
+
+    paths = report.write_report(args.runs_dir, args.out, args.target)
+    print(paths["markdown"].read_text())
+    print("Wrote " + ", ".join(str(path) for path in paths.values()))
+    return EXIT_OK

@@ -1,0 +1,191 @@
+"""Tests for the `labkit` command line, in process and as `python -m labkit`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from labkit import cli, sweep
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_NOTEBOOK = str(REPO / "tests" / "fixtures" / "fake_train.ipynb")
+
+
+def labkit(*args, **options):
+    """Runs `python -m labkit ARGS` as a user would, from a folder outside the repository."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "labkit", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+
+
+def finish(process, timeout=120):
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "optimiser", "adam"], "Unknown parameter `optimiser` for fake_train.ipynb."),
+        (["-p", "epochs", "10,ten"], "Invalid value for `epochs`: expected an int."),
+        (["-p", "data_init", "maybe"], "Invalid value for `data_init`: expected a bool"),
+        (["--seeds", "0..4"], "Invalid seeds: expected comma-separated integers"),
+        (["-p", "seed", "1", "--seeds", "0-4"], "Give seeds with `--seeds` or with `-p seed`"),
+        (["-p", "epochs", "1", "-p", "epochs", "2"], "Parameter `epochs` is given twice."),
+        (["--grid", "missing.yaml"], "Grid file not found. Received: `grid='missing.yaml'`"),
+    ],
+)
+def test_sweep_rejects_bad_grids_in_one_line_before_running(args, message, tmp_path, capsys):
+    exit_code = cli.main(["sweep", FAKE_NOTEBOOK, *args, "--out", str(tmp_path / "runs")])
+
+    stderr = capsys.readouterr().err
+    assert exit_code == cli.EXIT_USAGE
+    assert stderr.startswith("labkit sweep: error: ")
+    assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--jobs", "0"), ("--jobs", "two"), ("--timeout", "-5")]
+)
+def test_sweep_rejects_bad_options_as_usage_errors(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", FAKE_NOTEBOOK, "--out", "runs", option, value])
+
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert f"argument {option}: expected a positive" in capsys.readouterr().err
+
+
+def test_dry_run_lists_the_runs_and_runs_nothing(tmp_path, capsys):
+    exit_code = cli.main(
+        ["sweep", FAKE_NOTEBOOK, "-p", "model", "regular,weightnorm", "--seeds", "0-2"]
+        + ["--out", str(tmp_path / "runs"), "--dry-run"]
+    )
+
+    stdout = capsys.readouterr().out
+    assert exit_code == cli.EXIT_OK
+    assert "model=weightnorm,seed=2-" in stdout
+    assert "6 runs; nothing executed (--dry-run)." in stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_grid_from_args_lets_the_command_line_override_the_grid_file(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("model: [regular]\nepochs: 3\nseed: [5, 6]\n")
+    args = cli.build_parser().parse_args(
+        ["sweep", FAKE_NOTEBOOK, "--grid", str(grid_file), "-p", "model", "regular,weightnorm"]
+        + ["--seeds", "0-1", "--out", "runs"]
+    )
+
+    assert cli.grid_from_args(args) == {
+        "model": ["regular", "weightnorm"],
+        "epochs": 3,
+        "seed": [0, 1],
+    }
+
+
+def test_report_of_a_folder_without_runs_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "No metrics.json below the runs folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_sweep_runs_end_to_end_resumes_and_reports(tmp_path):
+    # weight_norm x data_init x 2 seeds: the notebook trains both models in every run.
+    sweep_args = ["sweep", FAKE_NOTEBOOK, "-p", "data_init", "true,false", "--seeds", "0,1"]
+    sweep_args += ["-p", "epochs", "3", "--out", "runs", "--jobs", "2", "--kernel", "python3"]
+
+    exit_code, stdout, stderr = finish(labkit(*sweep_args, cwd=tmp_path))
+
+    assert exit_code == cli.EXIT_OK, stderr
+    assert "4 runs: 4 completed." in stdout
+    records = pd.read_csv(tmp_path / "runs" / sweep.SUMMARY_FILE)
+    assert records["status"].eq("completed").all()
+    record_files = sorted((tmp_path / "runs").glob(f"*/{sweep.RECORD_FILE}"))
+    before = [path.read_text() for path in record_files]
+
+    exit_code, stdout, _ = finish(labkit(*sweep_args, cwd=tmp_path))
+
+    assert exit_code == cli.EXIT_OK
+    assert "4 runs: 4 completed." in stdout
+    assert [path.read_text() for path in record_files] == before  # nothing ran again
+
+    exit_code, stdout, stderr = finish(labkit("report", "runs", "--target", "0.4", cwd=tmp_path))
+
+    assert exit_code == cli.EXIT_OK, stderr
+    assert "| WeightNorm, data_init off |" in stdout
+    summary = pd.read_csv(tmp_path / "runs" / "summary.csv")
+    assert summary["setting"].tolist() == [
+        "regular",
+        "WeightNorm, data_init off",
+        "WeightNorm, data_init on",
+    ]
+    assert summary["n"].tolist() == [2, 2, 2]
+    assert (tmp_path / "runs" / "curves.html").is_file()
+
+
+def process_is_running(pid):
+    psutil = pytest.importorskip("psutil")
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_for(condition, timeout=90):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.2)
+
+
+def statuses(runs_dir):
+    return sorted(
+        json.loads(path.read_text())["status"] for path in runs_dir.glob(f"*/{sweep.RECORD_FILE}")
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_stopping_keeps_completed_runs_and_marks_the_others_interrupted(stop_signal, tmp_path):
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", FAKE_NOTEBOOK, "-p", "sleep", "0,600", "--jobs", "2", "--kernel", "python3"]
+    process = labkit(*args, "--out", str(runs_dir))
+    try:
+        wait_for(lambda: statuses(runs_dir) == ["completed", "running"])
+        sleeping_dir = next(runs_dir.glob("sleep=600.0-*"))
+        wait_for(lambda: (sleeping_dir / "kernel.pid").exists())
+
+        process.send_signal(stop_signal)
+        exit_code, _, stderr = finish(process, timeout=30)
+    finally:
+        if process.poll() is None:
+            process.terminate()  # the sweep stops its runs on SIGTERM too
+
+    assert exit_code == cli.EXIT_INTERRUPTED
+    assert "interrupted. Completed runs are kept" in stderr
+    assert statuses(runs_dir) == ["completed", "interrupted"]
+    completed_dir = next(runs_dir.glob("sleep=0.0-*"))
+    assert (completed_dir / "regular" / "metrics.json").is_file()
+    assert pd.read_csv(runs_dir / sweep.SUMMARY_FILE)["status"].tolist() == [
+        "completed",
+        "interrupted",
+    ]
+    kernel = int((sleeping_dir / "kernel.pid").read_text())
+    wait_for(lambda: not process_is_running(kernel), timeout=10)

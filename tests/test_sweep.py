@@ -1,0 +1,296 @@
+"""Tests for labkit.sweep: grid checks and ids, then sweeps of a fake notebook (no TensorFlow)."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from labkit import sweep
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_NOTEBOOK = REPO / "tests" / "fixtures" / "fake_train.ipynb"
+
+
+def run_fake_sweep(grid, out_dir, **options):
+    runs = sweep.plan_sweep(FAKE_NOTEBOOK, grid)
+    return sweep.run_sweep(
+        FAKE_NOTEBOOK, runs, out_dir, kernel_name="python3", progress=False, **options
+    )
+
+
+def test_notebook_parameters_take_types_from_default_values():
+    assert sweep.notebook_parameters(FAKE_NOTEBOOK) == {
+        "model": "str",
+        "epochs": "int",
+        "learning_rate": "float",
+        "data_init": "bool",
+        "seed": "int",
+        "output_dir": "str",
+        "fail": "bool",
+        "sleep": "float",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name", "expected"),
+    [
+        ("no", "bool", False),
+        ("TRUE", "bool", True),
+        ("1", "bool", True),
+        (False, "bool", False),
+        ("12", "int", 12),
+        ("1e-3", "float", 0.001),
+        (1, "float", 1.0),
+        ("weightnorm", "str", "weightnorm"),
+        ("[1, 2]", None, [1, 2]),
+        ("text", None, "text"),
+    ],
+)
+def test_parse_value_converts_to_the_parameter_type(value, type_name, expected):
+    result = sweep.parse_value("name", value, type_name)
+
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [
+        ("1.5", "int"),
+        (True, "int"),
+        ("maybe", "bool"),
+        (2, "bool"),
+        ("fast", "float"),
+        (False, "str"),
+    ],
+)
+def test_parse_value_rejects_values_of_another_type(value, type_name):
+    with pytest.raises(ValueError, match=rf"Invalid value for `name`.*Received: `name={value!r}`"):
+        sweep.parse_value("name", value, type_name)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0,1,2", [0, 1, 2]), ("0-4", [0, 1, 2, 3, 4]), ("3-4, 0, 3", [3, 4, 0]), ("7", [7])],
+)
+def test_parse_seeds(text, expected):
+    assert sweep.parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "a", "4-1", "-1", "1,,2", "0-"])
+def test_parse_seeds_rejects_other_text(text):
+    with pytest.raises(ValueError, match="Invalid seeds"):
+        sweep.parse_seeds(text)
+
+
+def test_expand_grid_varies_the_last_name_fastest():
+    assert sweep.expand_grid({"model": ["regular", "weightnorm"], "seed": [0, 1]}) == [
+        {"model": "regular", "seed": 0},
+        {"model": "regular", "seed": 1},
+        {"model": "weightnorm", "seed": 0},
+        {"model": "weightnorm", "seed": 1},
+    ]
+
+
+def test_plan_sweep_parses_values_and_names_runs_by_what_varies():
+    runs = sweep.plan_sweep(
+        FAKE_NOTEBOOK,
+        {"model": ["regular", "weightnorm"], "data_init": ["yes", "no"], "epochs": "2"},
+    )
+
+    assert [run.params for run in runs] == [
+        {"model": "regular", "data_init": True, "epochs": 2},
+        {"model": "regular", "data_init": False, "epochs": 2},
+        {"model": "weightnorm", "data_init": True, "epochs": 2},
+        {"model": "weightnorm", "data_init": False, "epochs": 2},
+    ]
+    assert runs[0].run_id.startswith("model=regular,data_init=true-")
+    assert len({run.run_id for run in runs}) == 4
+
+
+def test_plan_sweep_merges_duplicate_values():
+    runs = sweep.plan_sweep(FAKE_NOTEBOOK, {"learning_rate": ["0.001", "1e-3", 0.001]})
+
+    assert [run.params for run in runs] == [{"learning_rate": 0.001}]
+
+
+def test_plan_sweep_takes_typed_values_from_a_grid_file(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        "model: [regular, weightnorm]\ndata_init: false\nlearning_rate: [0.1, 1]\n"
+    )
+
+    runs = sweep.plan_sweep(FAKE_NOTEBOOK, sweep.load_grid_file(grid_file))
+
+    assert runs[-1].params == {"model": "weightnorm", "data_init": False, "learning_rate": 1.0}
+
+
+def test_load_grid_file_needs_a_mapping(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("- model\n- seed\n")
+
+    with pytest.raises(ValueError, match="must map parameter names to values"):
+        sweep.load_grid_file(grid_file)
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (
+            {"optimiser": ["adam"]},
+            r"Unknown parameter `optimiser`.*Expected one of: model, epochs,",
+        ),
+        (
+            {"epochs": ["ten"]},
+            r"Invalid value for `epochs`: expected an int\. Received: `epochs='ten'`",
+        ),
+        ({"output_dir": ["x"]}, r"`output_dir` is set by the sweep"),
+        ({"seed": []}, r"Parameter `seed` needs at least one value"),
+    ],
+)
+def test_plan_sweep_rejects_bad_grids(grid, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.plan_sweep(FAKE_NOTEBOOK, grid)
+
+
+def test_plan_sweep_asks_the_validator_about_every_combination():
+    seen = []
+
+    def validator(params):
+        seen.append(params)
+        if params["learning_rate"] > 1:
+            raise ValueError(f"Invalid value for `learning_rate`. Received: {params}")
+
+    with pytest.raises(ValueError, match="Invalid value for `learning_rate`"):
+        sweep.plan_sweep(
+            FAKE_NOTEBOOK, {"learning_rate": ["0.1", "10"], "seed": [0]}, validator=validator
+        )
+    assert seen == [{"learning_rate": 0.1, "seed": 0}, {"learning_rate": 10.0, "seed": 0}]
+
+
+def test_plan_sweep_needs_a_parameters_cell(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, tmp_path / "plain.ipynb")
+
+    with pytest.raises(ValueError, match="no cell tagged `parameters`"):
+        sweep.plan_sweep(tmp_path / "plain.ipynb", {})
+
+
+def test_plan_sweep_reports_a_missing_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Notebook not found"):
+        sweep.plan_sweep(tmp_path / "missing.ipynb", {})
+
+
+def test_run_id_is_stable_and_depends_on_every_value():
+    params = {"model": "regular", "seed": 0, "epochs": 10}
+
+    assert sweep.run_id(params, ["model", "seed"]) == "model=regular,seed=0-1833b3c1"
+    assert sweep.run_id(dict(reversed(params.items())), ["model", "seed"]) == (
+        "model=regular,seed=0-1833b3c1"
+    )
+    assert sweep.run_id({**params, "epochs": 11}, ["model", "seed"]).endswith("-4a19b90c")
+    assert sweep.run_id({"archive": "/data/cifar 10.tar.gz"}, ["archive"]).startswith(
+        "archive=_data_cifar_10.tar.gz-"
+    )
+
+
+def test_default_validator_applies_only_to_notebooks_that_import_labkit(tmp_path, monkeypatch):
+    def validate_notebook_parameters(values):
+        pass
+
+    experiment = types.ModuleType("labkit.experiment")
+    experiment.validate_notebook_parameters = validate_notebook_parameters
+    monkeypatch.setitem(sys.modules, "labkit.experiment", experiment)
+    notebook = nbformat.read(FAKE_NOTEBOOK, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("from labkit import report"))
+    nbformat.write(notebook, tmp_path / "labkit_notebook.ipynb")
+
+    assert sweep.default_validator(FAKE_NOTEBOOK) is None
+    assert (
+        sweep.default_validator(tmp_path / "labkit_notebook.ipynb") is validate_notebook_parameters
+    )
+
+
+def test_importing_sweep_does_not_import_dask():
+    code = "import sys, labkit.sweep; print('distributed' in sys.modules or 'dask' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "False"
+
+
+def test_run_sweep_rejects_bad_options(tmp_path):
+    with pytest.raises(ValueError, match=r"`jobs` must be a positive integer\. Received: `jobs=0`"):
+        sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path, jobs=0)
+
+
+@pytest.mark.slow
+def test_failed_run_is_recorded_others_complete_and_rerun_resumes(tmp_path):
+    records = run_fake_sweep({"fail": ["false", "true"], "epochs": "2"}, tmp_path, jobs=2)
+
+    completed, failed = records
+    assert completed["status"] == "completed"
+    assert failed["status"] == "failed"
+    assert failed["error"] == "RuntimeError: Fake training failed on purpose."
+    completed_dir, failed_dir = (tmp_path / record["run_id"] for record in records)
+    metrics = json.loads((completed_dir / "weightnorm" / "metrics.json").read_text())
+    assert metrics["params"]["epochs"] == 2
+    assert (completed_dir / "fake_train.ipynb").is_file()
+    assert sweep.read_record(completed_dir)["duration_s"] > 0
+    threads = str(max(1, os.cpu_count() // 2))  # two runs at once share the cores
+    assert json.loads((completed_dir / "threads.json").read_text()) == {
+        "OMP_NUM_THREADS": threads,
+        "TF_NUM_INTRAOP_THREADS": threads,
+    }
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert summary[["status", "fail"]].values.tolist() == [["completed", False], ["failed", True]]
+
+    (completed_dir / "kept.txt").touch()
+    (failed_dir / "stale.txt").touch()
+    completed_record = (completed_dir / sweep.RECORD_FILE).read_text()
+    rerun = run_fake_sweep({"fail": ["false", "true"], "epochs": "2"}, tmp_path, jobs=2)
+
+    assert (completed_dir / sweep.RECORD_FILE).read_text() == completed_record  # skipped
+    assert (completed_dir / "kept.txt").exists()
+    assert not (failed_dir / "stale.txt").exists()  # retried in a fresh folder
+    assert [record["status"] for record in rerun] == ["completed", "failed"]
+
+
+@pytest.mark.slow
+def test_run_past_its_timeout_is_stopped_and_recorded(tmp_path):
+    (record,) = run_fake_sweep({"sleep": ["600"]}, tmp_path, timeout=2)
+
+    assert record["status"] == "timed_out"
+    assert record["error"] == "The run exceeded its timeout of 2 s."
+    assert record["duration_s"] < 60
+
+
+@pytest.mark.slow
+def test_sweep_runs_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        (record,) = run_fake_sweep(
+            {"model": ["weightnorm"]}, tmp_path / "runs", scheduler=cluster.scheduler_address
+        )
+
+    assert record["status"] == "completed"
+    run_dir = tmp_path / "runs" / record["run_id"]
+    assert sweep.read_record(run_dir) == record
+    assert (
+        json.loads((run_dir / "weightnorm" / "metrics.json").read_text())["status"] == "completed"
+    )
+    assert (run_dir / "fake_train.ipynb").is_file()
+    assert not (run_dir / "regular").exists()
