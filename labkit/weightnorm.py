@@ -8,6 +8,7 @@ are the two model-level helpers that go with it.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -53,9 +54,16 @@ class WeightNormalization(keras.layers.Wrapper):
 
     - explicitly, with `labkit.data_init(model, x_batch)` before training (the paper's
       way; works on every backend and adds nothing to the training step), or
-    - automatically, inside the first `fit` step on TensorFlow and PyTorch. On JAX, Keras
-      discards assignments to trainable variables made inside a compiled train step, so
-      there a training call raises until `labkit.data_init` has run.
+    - automatically, inside the first `fit` step on TensorFlow and PyTorch. A step that
+      TensorFlow compiled before the init ran keeps a scalar branch per layer (a few
+      percent on a small model on CPU). On JAX, Keras discards assignments to trainable
+      variables made inside a compiled train step, so there a training call raises until
+      `labkit.data_init` has run.
+
+    Under `tf.distribute` strategies each replica computes the statistics of its own part
+    of the first batch, and `g` and the bias are set to their means over the replicas. For
+    this the wrapped layer's weights are created with `aggregation="mean"`, so pass it
+    unbuilt (as usual) when training under a strategy with in-`fit` init.
 
     Recurrent layers do not support data-dependent init (the paper advises against it);
     wrapping one with `data_init=True` warns and uses `data_init=False`.
@@ -115,11 +123,15 @@ class WeightNormalization(keras.layers.Wrapper):
             )
 
     def build(self, input_shape):
+        if self.data_init and not self.layer.built:
+            # The bias is assigned inside a training step; without an aggregation each
+            # replica of a distributed model would keep its own value.
+            with _replica_mean_weights(self.layer):
+                self.layer.build(input_shape)
         super().build(input_shape)
         self._build_input_shape = input_shape
-        owner = self.layer.cell if isinstance(self.layer, _RECURRENT_LAYERS) else self.layer
-        names = ("kernel", "recurrent_kernel") if owner is not self.layer else ("kernel",)
-        self._kernels = [_kernel_variable(owner, n, type(self.layer).__name__) for n in names]
+        recurrent = isinstance(self.layer, _RECURRENT_LAYERS)
+        self._kernel_names = ("kernel", "recurrent_kernel") if recurrent else ("kernel",)
         self._output_axis = -2 if isinstance(self.layer, _TRANSPOSE_LAYERS) else -1
         self._gs = [
             self.add_weight(
@@ -129,7 +141,7 @@ class WeightNormalization(keras.layers.Wrapper):
                 autocast=False,
                 aggregation="mean",
             )
-            for i, (name, kernel) in enumerate(zip(names, self._kernels))
+            for i, (name, kernel) in enumerate(zip(self._kernel_names, self._kernels))
         ]
         self.initialized = self.add_weight(
             name="initialized",
@@ -141,32 +153,46 @@ class WeightNormalization(keras.layers.Wrapper):
         )
 
     @property
+    def _kernels(self) -> list:
+        """The wrapped layer's kernel variables `v` that are normalized.
+
+        Looked up on each use rather than stored: a list attribute would make Keras track
+        them as the wrapper's own variables too (and save them twice).
+        """
+        owner = self.layer.cell if isinstance(self.layer, _RECURRENT_LAYERS) else self.layer
+        layer_name = type(self.layer).__name__
+        return [_kernel_variable(owner, name, layer_name) for name in self._kernel_names]
+
+    @property
     def g(self) -> keras.Variable:
         """The length variable of the (input) kernel, one entry per output channel."""
         return self._gs[0]
 
+    def _squared_norm(self, kernel):
+        """Per-output-channel sum of squares of a kernel plus epsilon, in float32."""
+        kernel = ops.cast(kernel, "float32")
+        rank = len(kernel.shape)
+        axes = [a for a in range(rank) if a != rank + self._output_axis]
+        return ops.sum(ops.square(kernel), axis=axes) + _NORM_EPSILON
+
     def kernel_norm(self, kernel) -> keras.KerasTensor:
         """Per-output-channel L2 norm of a kernel, in float32 (shape: output channels)."""
-        kernel = ops.cast(kernel, "float32")
-        axes = [a for a in range(len(kernel.shape)) if a != len(kernel.shape) + self._output_axis]
-        return ops.sqrt(ops.sum(ops.square(kernel), axis=axes) + _NORM_EPSILON)
-
-    def _broadcast(self, per_channel, kernel):
-        """Reshapes a per-output-channel vector so it broadcasts against `kernel`."""
-        shape = [1] * len(kernel.shape)
-        shape[self._output_axis] = -1
-        return ops.reshape(per_channel, shape)
+        return ops.sqrt(self._squared_norm(kernel))
 
     def normalized_kernels(self, unit_length: bool = False) -> list:
         """Returns `g * v / ||v||` for each normalized kernel (`v / ||v||` if `unit_length`)."""
         kernels = []
         for kernel, g in zip(self._kernels, self._gs):
-            with AutocastScope(None):  # read v in its own (float32) dtype
-                v = ops.cast(kernel.value, "float32")
-            scale = ops.divide(1.0, self.kernel_norm(v))
+            with AutocastScope(None):  # read v once, in its own (float32) dtype
+                v = ops.cast(ops.convert_to_tensor(kernel.value), "float32")
+            scale = ops.rsqrt(self._squared_norm(v))  # one entry per output channel
             if not unit_length:
                 scale = ops.multiply(ops.cast(g.value, "float32"), scale)
-            kernels.append(ops.cast(ops.multiply(v, self._broadcast(scale, v)), kernel.dtype))
+            if self._output_axis != -1:  # with the output channels last, it broadcasts
+                shape = [1] * len(v.shape)
+                shape[self._output_axis] = -1
+                scale = ops.reshape(scale, shape)
+            kernels.append(ops.cast(ops.multiply(v, scale), kernel.dtype))
         return kernels
 
     def call(self, inputs, training=None):
@@ -211,16 +237,12 @@ class WeightNormalization(keras.layers.Wrapper):
         bias = getattr(self.layer, "bias", None)
         if bias is not None:
             substitutes.append((bias, ops.zeros(bias.shape, bias.dtype)))
-        activation = self.layer.activation
-        self.layer.activation = keras.activations.linear
-        try:
+        with _without_activation(self.layer):
             t = ops.cast(self._call_wrapped(inputs, substitutes, training=False), "float32")
-        finally:
-            self.layer.activation = activation
         channel_axis = _channel_axis(self.layer, len(t.shape))
         axes = [a for a in range(len(t.shape)) if a != channel_axis]
         mean, variance = ops.moments(t, axes=axes)
-        scale = ops.divide(1.0, ops.sqrt(variance + _INIT_EPSILON))
+        scale = ops.rsqrt(variance + _INIT_EPSILON)
         return scale, ops.multiply(-mean, scale)
 
     def _assign_init(self, g, b) -> None:
@@ -242,7 +264,8 @@ class WeightNormalization(keras.layers.Wrapper):
                 f"WeightNormalization layer '{self.name}' uses `data_init=True`, which on "
                 "the JAX backend must run before training: Keras' JAX train step discards "
                 "assignments to trainable variables. Call `labkit.data_init(model, x_batch)` "
-                "once before `fit`, or wrap the layer with `data_init=False`."
+                "once before `fit`, or wrap the layer with `data_init=False`. (A `fit` that "
+                "fails on JAX leaves the model without its weights: build it again first.)"
             )
         bias = getattr(self.layer, "bias", None)
         current = (self.g.value, bias.value if bias is not None else ops.zeros(self.g.shape))
@@ -307,6 +330,37 @@ class _KernelNorm(keras.initializers.Initializer):
 
     def __call__(self, shape, dtype=None):
         return ops.cast(self.wrapper.kernel_norm(self.kernel.value), dtype or "float32")
+
+
+@contextlib.contextmanager
+def _replica_mean_weights(layer: keras.layers.Layer) -> Iterator[None]:
+    """Makes `layer.add_weight` default to `aggregation="mean"` within the context."""
+    add_weight = layer.add_weight
+
+    def add_mean_weight(*args, aggregation="none", **kwargs):
+        if aggregation in (None, "none"):
+            aggregation = "mean"
+        return add_weight(*args, aggregation=aggregation, **kwargs)
+
+    layer.add_weight = add_mean_weight
+    try:
+        yield
+    finally:
+        del layer.add_weight
+
+
+@contextlib.contextmanager
+def _without_activation(layer: keras.layers.Layer) -> Iterator[None]:
+    """Makes `layer` compute its pre-activation output within the context."""
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        yield
+        return
+    layer.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        layer.activation = activation
 
 
 def _kernel_variable(owner, name: str, layer_name: str) -> keras.Variable:
@@ -396,4 +450,4 @@ def remove_weight_norm(model: keras.Model) -> keras.Model:
     def replace(layer):
         return layer.remove() if isinstance(layer, WeightNormalization) else layer
 
-    return keras.models.clone_model(model, clone_function=replace)
+    return keras.models.clone_model(model, clone_function=replace, recursive=True)

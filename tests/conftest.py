@@ -1,9 +1,12 @@
-"""Shared test fixtures: quiet TensorFlow, the offline CIFAR-10 copy, a small archive."""
+"""Shared test fixtures: quiet TensorFlow, seeded RNGs, a restorable Keras dtype policy, the
+offline CIFAR-10 copy, a small archive."""
 
 from __future__ import annotations
 
 import io
 import os
+import random
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -17,6 +20,26 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg-q75.tar.gz"
 # Decoding the shared archive takes seconds; keep its cache across test sessions.
 SHARED_CACHE = Path(tempfile.gettempdir()) / "labkit-test-cache"
+
+
+@pytest.fixture
+def seeded():
+    """Seeds Python and NumPy, and Keras (with its backend) where a test module imported it."""
+    random.seed(0)
+    np.random.seed(0)
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def restore_dtype_policy():
+    """Restores Keras' global dtype policy after a test that changes it."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    yield
+    keras.config.set_dtype_policy(policy)
 
 
 @pytest.fixture(scope="session")

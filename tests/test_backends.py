@@ -1,0 +1,37 @@
+"""Runs the weight-norm tests under the JAX and PyTorch backends too.
+
+Keras picks its backend once per process, so each backend gets its own pytest subprocess;
+together with the in-process run on TensorFlow, one `python -m pytest` covers all three.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = "tests/test_weightnorm.py"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_weightnorm_module_passes_on_backend(backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"`{backend}` is not installed")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", MODULE, "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, (
+        f"{MODULE} failed under KERAS_BACKEND={backend}:\n{result.stdout}\n{result.stderr}"
+    )
