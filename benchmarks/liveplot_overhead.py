@@ -1,0 +1,170 @@
+"""What `labkit.LivePlot` adds to `fit` wall time: interleaved A/B runs, median of repeats.
+
+Fits the tutorial's regular ConvNet (the cheaper one, so the worst case for relative overhead)
+with no callback (the baseline), with a callback that does nothing (the control: it shows the
+noise floor of this machine), and with `LivePlot` in each renderer mode. Each round runs every
+arm twice in mirrored order (A B C C B A), starting from a rotating arm, so that drift and
+trends in the load of a shared machine hit every arm alike. An arm's ratio is the median over
+rounds of (its mean fit time) / (the baseline's, same round).
+
+Each arm keeps one `LivePlot` across its fits, as a notebook does when it retrains: the warm-up
+fit creates the `FigureWidget`, and every fit restarts the run and ends with the final figure.
+There is no frontend: the widget arm builds and serializes every update as in a kernel, but
+ipywidgets has no comm to send it on; the static arm builds its end-of-fit figure bundle and
+hands it to a display function that drops it. As a check that machine noise cannot blur, the
+table also gives the time spent inside LivePlot's own hooks as a share of the fit.
+
+Prints a table and, last, `liveplot_overhead_ratio=X`: the worst LivePlot arm's median ratio.
+
+Usage:
+
+    python benchmarks/liveplot_overhead.py                 # random images, 2-3 minutes
+    python benchmarks/liveplot_overhead.py --data cifar10  # offline CIFAR-10 subset
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+MODES = ("static", "widget")
+BASELINE, CONTROL = "baseline", "control"
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=3000, help="training images per fit")
+    parser.add_argument("--val-images", type=int, default=1000, help="validation images")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per fit")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=16, help="mirrored rounds of all arms")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated LivePlot modes")
+    parser.add_argument("--data", choices=("random", "cifar10"), default="random")
+    args = parser.parse_args(argv)
+    modes = [mode for mode in args.modes.split(",") if mode]
+
+    import keras
+
+    from labkit import LivePlot
+    from labkit.models import build_convnet
+
+    _drop_displays()
+    x, y, x_val, y_val = _data(args.data, args.images, args.val_images)
+    keras.utils.set_random_seed(0)
+    model = build_convnet()
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+
+    class Control(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    class TimedLivePlot(LivePlot):
+        """LivePlot that adds up the seconds spent in its hooks."""
+
+        seconds = 0.0
+
+    for name in HOOKS:
+        setattr(TimedLivePlot, name, _timed(getattr(LivePlot, name)))
+
+    callbacks = {BASELINE: [], CONTROL: [Control()]}
+    callbacks |= {mode: [TimedLivePlot(mode=mode, display=False)] for mode in modes}
+    shares: dict[str, list[float]] = {mode: [] for mode in modes}
+
+    def fit(arm: str) -> float:
+        for callback in callbacks[arm]:
+            callback.seconds = 0.0
+        start = time.perf_counter()
+        model.fit(
+            x,
+            y,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            validation_data=(x_val, y_val),
+            callbacks=callbacks[arm],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - start
+        if arm in shares:
+            shares[arm].append(callbacks[arm][0].seconds / seconds)
+        return seconds
+
+    arms = list(callbacks)
+    for arm in arms:  # warm-up: tracing, imports, the widget
+        fit(arm)
+    for values in shares.values():
+        values.clear()
+    times: dict[str, list[float]] = {arm: [] for arm in arms}
+    for round_ in range(args.rounds):
+        order = arms[round_ % len(arms) :] + arms[: round_ % len(arms)]
+        seconds = dict.fromkeys(arms, 0.0)
+        for arm in order + order[::-1]:
+            seconds[arm] += fit(arm) / 2
+        for arm in arms:
+            times[arm].append(seconds[arm])
+
+    steps = -(-args.images // args.batch_size)
+    print(
+        f"fit: {args.images} {args.data} images, {steps} batches of {args.batch_size}, "
+        f"{args.epochs} epoch(s); {args.rounds} mirrored rounds"
+    )
+    print(f"{'arm':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'ratio':>8} {'in hooks':>9}")
+    worst = 0.0
+    for arm in arms:
+        ratio = statistics.median(t / b for t, b in zip(times[arm], times[BASELINE]))
+        share = f"{statistics.median(shares[arm]):.2%}" if arm in shares else "-"
+        values = times[arm]
+        print(
+            f"{arm:<10} {statistics.median(values):>9.3f} {min(values):>8.3f} "
+            f"{max(values):>8.3f} {ratio:>8.4f} {share:>9}"
+        )
+        if arm in shares:
+            worst = max(worst, ratio)
+    print(f"liveplot_overhead_ratio={worst:.4f}")
+    return worst
+
+
+def _timed(hook):
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        hook(self, *args, **kwargs)
+        self.seconds += time.perf_counter() - start
+
+    return timed
+
+
+def _data(source: str, images: int, val_images: int):
+    if source == "cifar10":
+        from labkit.data import load_dataset
+
+        data = load_dataset("cifar10", labels="onehot", limit=images, test_limit=val_images)
+        return data.x_train, data.y_train, data.x_test, data.y_test
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, images + val_images)
+    pixels = rng.random((images + val_images, 32, 32, 3), dtype=np.float32)
+    onehot = np.eye(10, dtype="float32")[labels]
+    return pixels[:images], onehot[:images], pixels[images:], onehot[images:]
+
+
+def _drop_displays() -> None:
+    """Makes the static renderer build its figure as in a kernel, then drops it."""
+    import IPython.display
+
+    from labkit.live import environment
+
+    class Handle:
+        def update(self, *args, **kwargs):
+            pass
+
+    environment.in_kernel = lambda: True
+    IPython.display.display = lambda *args, **kwargs: Handle()
+
+
+if __name__ == "__main__":
+    main()

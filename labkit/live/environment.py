@@ -1,0 +1,99 @@
+"""Which renderer suits where the code runs: a widget, a re-displayed figure, or one at the end.
+
+`resolve_mode` picks, in this order:
+
+1. the explicit `mode` argument, then the `LABKIT_LIVE` environment variable;
+2. `"static"` outside an IPython kernel (plain scripts, the IPython terminal);
+3. `"display"` in Colab (`google.colab` imported) and VS Code (`VSCODE_PID` set), whose
+   frontends are reported not to render anywidget-based widgets such as `FigureWidget`;
+4. `"widget"` in a kernel that a Jupyter server started for a notebook (JupyterLab,
+   Notebook 7): jupyter_server sets `JPY_SESSION_NAME` in such a kernel's environment and
+   writes the same path as `jupyter_session` into its connection file;
+5. `"static"` otherwise: papermill and nbclient start kernels without either.
+
+The connection-file check matters for papermill started from inside a notebook (a sweep
+launched from JupyterLab): its kernel inherits `JPY_SESSION_NAME` but not the connection entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from labkit.experiment import LIVE_MODES
+
+__all__ = ["resolve_mode", "detect_mode", "in_kernel", "started_by_jupyter_server", "LIVE_ENV"]
+
+LIVE_ENV = "LABKIT_LIVE"
+
+
+def resolve_mode(mode: str | None = None) -> str:
+    """The live mode to use: `"widget"`, `"display"`, `"static"` or `"off"`.
+
+    Args:
+        mode: One of `labkit.experiment.LIVE_MODES`; `None` or `"auto"` defers to the
+            `LABKIT_LIVE` environment variable, then to `detect_mode()`.
+
+    Example:
+
+    >>> resolve_mode("static")
+    'static'
+    """
+    for name, value in (("mode", mode), (LIVE_ENV, os.environ.get(LIVE_ENV))):
+        if value in (None, "", "auto"):
+            continue
+        if value not in LIVE_MODES:
+            choices = ", ".join(repr(choice) for choice in LIVE_MODES)
+            raise ValueError(f"`{name}` must be one of {choices}. Received: `{name}={value!r}`")
+        return value
+    return detect_mode()
+
+
+def detect_mode() -> str:
+    """The mode that suits the running environment (see the module docstring).
+
+    Example:
+
+    >>> detect_mode()  # in a plain script
+    'static'
+    """
+    if not in_kernel():
+        return "static"
+    if "google.colab" in sys.modules or os.environ.get("VSCODE_PID"):
+        return "display"
+    return "widget" if started_by_jupyter_server() else "static"
+
+
+def in_kernel() -> bool:
+    """Whether this code runs in an IPython kernel (a notebook of any kind, or papermill).
+
+    Example:
+
+    >>> in_kernel()  # in a plain script
+    False
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def started_by_jupyter_server() -> bool:
+    """Whether a Jupyter server started this kernel for a notebook session.
+
+    Example:
+
+    >>> started_by_jupyter_server()  # in JupyterLab
+    True
+    """
+    session = os.environ.get("JPY_SESSION_NAME")
+    if not session:
+        return False
+    try:
+        from ipykernel.connect import get_connection_info
+
+        info = json.loads(get_connection_info())
+    except Exception:
+        # No readable connection file to tell inherited variables apart: trust the variable.
+        return True
+    return info.get("jupyter_session") == session

@@ -1,0 +1,246 @@
+"""Renderers draw a `MetricHistory` as a `FigureSpec` describes it; `LivePlot` decides when.
+
+- `WidgetRenderer`: a plotly `FigureWidget` updated in place (JupyterLab, Notebook 7).
+- `DisplayRenderer`: a static figure re-displayed through an IPython display handle
+  (Colab, VS Code, or on request).
+- `StaticRenderer`: nothing while training; one static figure at the end of each `fit`
+  (papermill, nbclient, scripts), and optionally a standalone HTML file.
+
+`make_renderer` builds the one for a mode that `resolve_mode` returned.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import plotly.io
+
+from labkit.live import environment
+from labkit.live.figure import FigureSpec, figure_bundle
+from labkit.live.history import MetricHistory
+
+__all__ = [
+    "Renderer",
+    "WidgetRenderer",
+    "DisplayRenderer",
+    "StaticRenderer",
+    "make_renderer",
+    "write_html",
+]
+
+
+class Renderer:
+    """Draws a `MetricHistory`. Subclasses override `show`, `update` and `finish`.
+
+    Attributes:
+        interval: Least seconds between two `update` calls during training
+            (`math.inf`: only `finish` draws).
+
+    Example:
+
+    >>> renderer = StaticRenderer(FigureSpec())
+    >>> renderer.finish(history)
+    """
+
+    interval: float = math.inf
+
+    def __init__(self, spec: FigureSpec | None = None):
+        self.spec = spec or FigureSpec()
+        self._drawn_version = -1
+
+    def show(self, history: MetricHistory) -> None:
+        """Puts the figure on screen, if this renderer draws while training."""
+
+    def update(self, history: MetricHistory) -> None:
+        """Redraws what changed since the last call."""
+
+    def finish(self, history: MetricHistory) -> None:
+        """Draws the final state at the end of a `fit`."""
+        self.update(history)
+
+    def _is_stale(self, history: MetricHistory) -> bool:
+        if history.version == self._drawn_version:
+            return False
+        self._drawn_version = history.version
+        return True
+
+
+class WidgetRenderer(Renderer):
+    """A plotly `FigureWidget` whose traces are updated in place.
+
+    Each update sends, inside one `batch_update`, only the traces that gained points and the
+    title. Needs a frontend that renders anywidget widgets (JupyterLab 4, Notebook 7).
+
+    Args:
+        spec: The figure's settings.
+        display: Display the widget when training starts; `False` when a container (such
+            as `labkit.controls.ControlPanel`) shows `renderer.widget` itself.
+
+    Example:
+
+    >>> renderer = WidgetRenderer(FigureSpec(), display=False)
+    >>> ipywidgets.VBox([renderer.widget])
+    """
+
+    interval = 0.3
+
+    def __init__(self, spec: FigureSpec | None = None, display: bool = True):
+        super().__init__(spec)
+        self.display = display
+        self._widget = None
+        self._displayed = False
+        self._keys: list[tuple[str, str]] = []
+        self._versions: list[int] = []
+
+    @property
+    def widget(self):
+        """The `plotly.graph_objects.FigureWidget` (created on first use)."""
+        if self._widget is None:
+            import plotly.graph_objects as go
+
+            self._widget = go.FigureWidget(self.spec.to_dict(MetricHistory()))
+        return self._widget
+
+    def show(self, history: MetricHistory) -> None:
+        if self.display and not self._displayed:
+            from IPython.display import display
+
+            display(self.widget)
+            self._displayed = True
+        self.update(history)
+
+    def update(self, history: MetricHistory) -> None:
+        if not self._is_stale(history):
+            return
+        figure = self.widget
+        keys = self.spec.keys(history)
+        if keys[: len(self._keys)] != self._keys:
+            figure.data = ()
+            self._keys, self._versions = [], []
+        new_keys = keys[len(self._keys) :]
+        if new_keys:
+            figure.add_traces(
+                [{**self.spec.trace_style(history, *key), "x": [], "y": []} for key in new_keys]
+            )
+            self._keys += new_keys
+            self._versions += [-1] * len(new_keys)
+        with figure.batch_update():
+            for index, (run, name) in enumerate(self._keys):
+                version = history.runs[run].series[name].version
+                if version != self._versions[index]:
+                    x, y = self.spec.points(history, run, name)
+                    figure.data[index].x, figure.data[index].y = x, y
+                    self._versions[index] = version
+            figure.layout.title.text = self.spec.title_text(history)
+            figure.layout.margin.t = self.spec.top_margin(history)
+
+
+class DisplayRenderer(Renderer):
+    """A static figure shown through an IPython display handle and replaced on each update.
+
+    For frontends without anywidget support (Colab, VS Code). Every update resends the whole
+    figure, hence the longer interval.
+
+    Example:
+
+    >>> renderer = DisplayRenderer(FigureSpec())
+    >>> renderer.show(history)
+    """
+
+    interval = 1.0
+
+    def __init__(self, spec: FigureSpec | None = None):
+        super().__init__(spec)
+        self.handle = None
+
+    def show(self, history: MetricHistory) -> None:
+        self._draw(history)
+
+    def update(self, history: MetricHistory) -> None:
+        self._draw(history)
+
+    def _draw(self, history: MetricHistory) -> None:
+        if self.handle is not None and not self._is_stale(history):
+            return
+        from IPython.display import display
+
+        self._drawn_version = history.version
+        bundle = figure_bundle(self.spec.to_dict(history))
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+
+class StaticRenderer(DisplayRenderer):
+    """Draws nothing while training; at the end of each `fit`, one static figure.
+
+    In a kernel (papermill, nbclient) the figure is displayed once and later fits replace it,
+    so the saved notebook holds one figure with every run; it shows without a kernel and in
+    nbconvert's HTML export. No widget is created.
+
+    Args:
+        spec: The figure's settings.
+        html_path: Also write the figure to this standalone HTML file at each `finish`.
+
+    Example:
+
+    >>> renderer = StaticRenderer(FigureSpec(), html_path="runs/live.html")
+    """
+
+    interval = math.inf
+
+    def __init__(self, spec: FigureSpec | None = None, html_path: str | os.PathLike | None = None):
+        super().__init__(spec)
+        self.html_path = html_path
+
+    def show(self, history: MetricHistory) -> None:
+        """Draws nothing until `finish`."""
+
+    def update(self, history: MetricHistory) -> None:
+        """Draws nothing until `finish`."""
+
+    def finish(self, history: MetricHistory) -> None:
+        if environment.in_kernel():
+            self._draw(history)
+        if self.html_path is not None:
+            write_html(self.spec.to_dict(history), self.html_path)
+
+
+def write_html(figure: dict, path: str | os.PathLike, include_plotlyjs: bool | str = True) -> Path:
+    """Writes a figure dict to a standalone HTML file (plotly.js embedded: works offline).
+
+    Example:
+
+    >>> write_html(FigureSpec().to_dict(history), "runs/live.html")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plotly.io.write_html(figure, str(path), include_plotlyjs=include_plotlyjs, validate=False)
+    return path
+
+
+def make_renderer(
+    mode: str,
+    spec: FigureSpec | None = None,
+    display: bool = True,
+    html_path: str | os.PathLike | None = None,
+) -> Renderer | None:
+    """The renderer for a resolved mode; `None` for `"off"`.
+
+    Example:
+
+    >>> make_renderer(resolve_mode(), FigureSpec(log_y=True))
+    """
+    builders = {
+        "widget": lambda: WidgetRenderer(spec, display=display),
+        "display": lambda: DisplayRenderer(spec),
+        "static": lambda: StaticRenderer(spec, html_path=html_path),
+        "off": lambda: None,
+    }
+    if mode not in builders:
+        choices = ", ".join(repr(choice) for choice in builders)
+        raise ValueError(f"`mode` must be one of {choices}. Received: `mode={mode!r}`")
+    return builders[mode]()

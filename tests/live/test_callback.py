@@ -1,0 +1,145 @@
+"""labkit.LivePlot: the Keras callback, alone and through labkit's runner, Stop included."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import labkit.live.callback as callback_module
+from labkit import LivePlot
+from labkit.experiment import ExperimentParams, run_experiment
+from labkit.live import StaticRenderer, WidgetRenderer
+from labkit.live.figure import PLOTLY_MIMETYPE
+from labkit.plots import RUN_COLORS
+
+
+class StopAt(keras.callbacks.Callback):
+    """Presses `LivePlot.stop` after `batch` of `epoch`, as the panel's Stop button would."""
+
+    def __init__(self, plot: LivePlot, epoch: int, batch: int):
+        super().__init__()
+        self.plot, self.epoch, self.batch = plot, epoch, batch
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self._epoch, batch) == (self.epoch, self.batch):
+            self.plot.stop()
+
+
+def _fit(model, data, plot, epochs=2, batch_size=50, extra=()):
+    return model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=(data.x_test, data.y_test),
+        callbacks=[*extra, plot],
+        verbose=0,
+    )
+
+
+def test_live_plot_records_every_batch_and_epoch_of_each_run(tiny_data, compiled_convnet):
+    plot = LivePlot(mode="off")
+    _fit(compiled_convnet(), tiny_data, plot, epochs=2)
+    run = plot.history.runs["regular"]
+    x, loss = run.series["loss"].points()
+    np.testing.assert_allclose(x, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
+    assert np.all(np.isfinite(loss))
+    np.testing.assert_allclose(run.series["val_accuracy"].points()[0], [1.0, 2.0])
+    assert run.state == "completed" and run.epochs == 2 and run.steps == 4
+
+
+def test_two_models_share_one_figure_in_the_tutorial_colours(tiny_data, compiled_convnet):
+    plot = LivePlot(mode="off")
+    _fit(compiled_convnet(), tiny_data, plot, epochs=1)
+    _fit(compiled_convnet(weight_norm=True), tiny_data, plot, epochs=1)
+    figure = plot.figure()
+    assert {trace.legendgroup for trace in figure.data} == {"regular", "weightnorm"}
+    for trace in figure.data:
+        assert trace.line.color == RUN_COLORS[trace.legendgroup]
+    assert "WeightNorm ConvNet: completed" in figure.layout.title.text
+
+
+def test_an_explicit_label_names_the_run(tiny_data, compiled_convnet):
+    plot = LivePlot(mode="off", label="lr=0.01")
+    _fit(compiled_convnet(), tiny_data, plot, epochs=1)
+    assert list(plot.history.runs) == ["lr=0.01"]
+
+
+def test_stop_ends_the_fit_after_the_current_batch_and_keeps_the_history(
+    tiny_data, compiled_convnet
+):
+    plot = LivePlot(mode="off")
+    history = _fit(
+        compiled_convnet(), tiny_data, plot, epochs=5, extra=[StopAt(plot, epoch=1, batch=1)]
+    )
+    run = plot.history.runs["regular"]
+    assert run.state == "stopped"
+    # Epoch 0 (4 batches) and 2 batches of epoch 1, then Keras validates the partial epoch.
+    assert run.series["loss"].points()[0][-1] == pytest.approx(1.5)
+    assert run.series["val_loss"].points()[0].tolist() == [1.0, 1.5]
+    assert len(history.history["val_loss"]) == 2
+    assert not plot.stop_event.is_set()  # consumed: the next fit runs in full
+    _fit(compiled_convnet(weight_norm=True), tiny_data, plot, epochs=1)
+    assert plot.history.runs["weightnorm"].state == "completed"
+
+
+def test_stopped_runs_keep_their_history_through_the_runner(tiny_data, tmp_path):
+    plot = LivePlot(mode="off")
+    params = ExperimentParams(epochs=4, batch_size=50, output_dir=str(tmp_path))
+    stop = StopAt(plot, epoch=2, batch=0)
+    result = run_experiment(params, callbacks=[stop, plot], data=tiny_data)
+    assert result.status == "stopped"
+    assert result.epochs_completed == 3  # two full epochs and the partial third
+    saved = json.loads((tmp_path / "regular" / "metrics.json").read_text())
+    assert saved["status"] == "stopped" and len(saved["history"]["val_accuracy"]) == 3
+    assert len(plot.history.runs["regular"].series["loss"]) == 9
+
+
+def test_headless_runs_show_one_static_figure_and_create_no_widget(
+    tiny_data, compiled_convnet, fake_kernel, monkeypatch
+):
+    def no_widgets(*args, **kwargs):
+        raise AssertionError("a FigureWidget was created in a headless run")
+
+    monkeypatch.setattr("plotly.graph_objects.FigureWidget", no_widgets)
+    plot = LivePlot()  # auto: a kernel without a Jupyter server is headless
+    assert plot.mode == "static" and isinstance(plot.renderer, StaticRenderer)
+    _fit(compiled_convnet(), tiny_data, plot, epochs=1)
+    _fit(compiled_convnet(weight_norm=True), tiny_data, plot, epochs=1)
+    assert len(fake_kernel.displayed) == 1  # one figure, replaced when the second run ends
+    final = fake_kernel.handles[0].updates[-1][PLOTLY_MIMETYPE]
+    assert {trace["legendgroup"] for trace in final["data"]} == {"regular", "weightnorm"}
+
+
+def test_widget_updates_are_throttled(compiled_convnet, fake_kernel, monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    plot = LivePlot(mode="widget", update_interval=1.0)
+    assert isinstance(plot.renderer, WidgetRenderer)
+    draws = []
+    monkeypatch.setattr(plot.renderer, "update", lambda history: draws.append(history.version))
+    plot.set_model(compiled_convnet())
+    plot.set_params({"epochs": 1, "steps": 50, "verbose": 0})
+    plot.on_train_begin()
+    plot.on_epoch_begin(0)
+    for batch in range(50):
+        clock["now"] += 0.1
+        plot.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
+    assert len(draws) == 5  # one redraw per second of training, not one per batch
+    plot.on_epoch_end(0, {"val_loss": 1.0, "val_accuracy": 0.5})
+    assert len(draws) == 6  # an epoch's end is always drawn
+    assert fake_kernel.displayed == [plot.widget]
+
+
+def test_bad_arguments_fail_with_one_line():
+    with pytest.raises(ValueError, match=r"Received: `update_interval=-1`"):
+        LivePlot(mode="off", update_interval=-1)
+    with pytest.raises(ValueError, match=r"Received: `mode='static'`"):
+        LivePlot(mode="static").widget  # noqa: B018

@@ -1,0 +1,277 @@
+"""The notebook in a real JupyterLab, driven by headless Chromium: the live figure grows while
+training runs, and the panel's Train and Stop buttons work while the kernel trains.
+
+Needs Debian's `chromium` on PATH (Playwright's own browser download is not used) and the
+offline CIFAR-10 copy. Screenshots go to `$LABKIT_SCREENSHOT_DIR` (default: the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import papermill
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+PlaywrightTimeout = playwright_api.TimeoutError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "weight_norm.ipynb"
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TINY = {"epochs": 4, "train_limit": 2000, "test_limit": 500}
+# Generous: two shared cores run the server, the kernel (TensorFlow) and Chromium at once.
+TIMEOUT_MS = 180_000
+# The points of every plotly figure on the page, whether the live figure's title shows a run
+# in progress (its ETA), and whether the kernel is busy.
+SAMPLE_JS = """() => {
+    const plots = [...document.querySelectorAll('.js-plotly-plot')];
+    const points = plots.flatMap(plot => plot.data || [])
+        .reduce((total, trace) => total + (trace.x ? trace.x.length : 0), 0);
+    const title = String(plots[0]?.layout?.title?.text ?? '');
+    const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return {points, training: title.includes('ETA'), busy: indicator?.dataset.status === 'busy'};
+}"""
+# Static plotly figures (the JSON mimetype) are drawn by jupyterlab-plotly in this class; a
+# FigureWidget's view is not.
+STATIC_PLOT_CLASS = "jp-RenderedPlotly"
+# True once the page has more points than `before`, or the kernel has gone idle.
+GROWN_JS = f"before => {{ const s = ({SAMPLE_JS})(); return s.points > before || !s.busy; }}"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's `chromium` is not installed (on PATH)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, token: str, method: str = "GET", body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
+def _poll(check, timeout: float, what: str):
+    """Calls `check` until it returns something truthy (for HTTP state: no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} within {timeout} s")
+
+
+def _start_session(url: str, token: str, process: subprocess.Popen, notebook: str) -> None:
+    """Waits for the server, then starts the notebook's kernel.
+
+    Starting the session before the page opens avoids a race in which JupyterLab replaces
+    the kernel it started while "Run All" is already being sent to the first one.
+    """
+
+    def answers():
+        if process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with code {process.returncode}")
+        try:
+            return _request(f"{url}/api/status", token) or True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    _poll(answers, 120, f"jupyter lab did not answer at {url}")
+    session = _request(
+        f"{url}/api/sessions",
+        token,
+        "POST",
+        {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}},
+    )
+    assert session["kernel"]["id"], session
+
+
+def _stop_server(process: subprocess.Popen, url: str, token: str) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        _request(f"{url}/api/shutdown", token, method="POST")
+        process.wait(timeout=30)
+    except Exception:
+        # The server did not shut down by itself: end its process group (it and its kernels).
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
+def lab(offline_cifar10, tmp_path) -> Iterator[tuple[str, str, Path]]:
+    """JupyterLab on 127.0.0.1 serving a copy of the notebook prepared with tiny parameters."""
+    root = tmp_path / "lab"
+    root.mkdir()
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(root / NOTEBOOK.name),
+        parameters={**TINY, "output_dir": str(tmp_path / "runs")},
+        prepare_only=True,
+        kernel_name="python3",
+    )
+    settings = tmp_path / "settings"
+    notification = (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    )
+    notification.parent.mkdir(parents=True)
+    # No news or update checks: nothing to fetch offline, no popup over the notebook.
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    env.pop("LABKIT_LIVE", None)  # the kernel must pick the widget renderer by itself
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # CI containers run as root
+    log = (tmp_path / "jupyter.log").open("wb")
+    process = subprocess.Popen(
+        command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _start_session(url, token, process, NOTEBOOK.name)
+        yield url, token, root
+    finally:
+        _stop_server(process, url, token)
+        log.close()
+
+
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, once more if the kernel dropped the first request unseen."""
+    for attempt in range(2):
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        try:
+            page.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=60_000)
+            return
+        except PlaywrightTimeout:
+            if attempt or page.locator(".jp-InputPrompt", has_text="[*]").count():
+                raise
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    folder = Path(os.environ.get("LABKIT_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.timeout(900)
+def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screenshot_dir):
+
+    url, token, _ = lab
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+
+            _run_all_cells(page)
+
+            # Sample the live figure whenever it grows, until three samples were taken while
+            # a run was in progress or the notebook finished.
+            page.wait_for_function(f"({SAMPLE_JS})().points > 0")
+            samples = [page.evaluate(SAMPLE_JS)]
+            while sum(s["training"] for s in samples) < 3 and samples[-1]["busy"]:
+                page.wait_for_function(GROWN_JS, arg=samples[-1]["points"])
+                samples.append(page.evaluate(SAMPLE_JS))
+                if len(samples) == 2:
+                    live = page.locator(".js-plotly-plot").first
+                    live.screenshot(path=str(screenshot_dir / "live_figure_training.png"))
+            # Auto-detection picked the widget renderer: the live figure is a widget view.
+            first_classes = page.locator(".js-plotly-plot").first.get_attribute("class")
+            assert STATIC_PLOT_CLASS not in first_classes, first_classes
+            during = [s["points"] for s in samples if s["training"]]
+            assert len(during) >= 2, f"too few samples while training ran: {samples}"
+            assert during == sorted(set(during)), f"points did not grow: {samples}"
+            live = page.locator(".js-plotly-plot").first
+
+            # The run ends with the panel (widgets render only where widgets work).
+            train = page.locator("button.widget-button", has_text="Train")
+            train.wait_for()
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+            titles = page.evaluate(
+                "[...document.querySelectorAll('.js-plotly-plot')].map(p => p.layout.title.text)"
+            )
+            assert any("WeightNorm ConvNet: completed" in str(t) for t in titles), titles
+            live.scroll_into_view_if_needed()
+            live.screenshot(path=str(screenshot_dir / "live_figure.png"))
+            page.screenshot(path=str(screenshot_dir / "jupyterlab.png"))
+
+            # Train from the panel, Stop it, and keep what was computed.
+            panel_points = "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
+            panel_points += " const data = plots[plots.length - 1].data || [];"
+            panel_points += " return data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"
+            before = page.evaluate(panel_points)
+            train.click()
+            page.wait_for_function(f"({panel_points})() > {before}")
+            page.locator("button.widget-button", has_text="Stop").click()
+            page.get_by_text("Stopped.").wait_for()
+            status = page.get_by_text("Stopped.").inner_text()
+            assert "stopped" in status, status
+            page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
+            page.screenshot(path=str(screenshot_dir / "panel_stopped.png"))
+        except Exception:
+            page.screenshot(path=str(screenshot_dir / "failure.png"))
+            raise
+        finally:
+            browser.close()

@@ -1,0 +1,133 @@
+"""labkit.controls: the panel's controls, validation messages, training in the background, Stop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labkit.controls import ControlPanel, show_panel
+
+NOTEBOOK_VALUES = {
+    "dataset": "cifar10",
+    "model": "both",
+    "epochs": 2,
+    "batch_size": 50,
+    "learning_rate": 0.001,
+    "optimizer": "adam",
+    "seed": 0,
+    "data_init": True,
+    "train_limit": 0,
+    "test_limit": 0,
+    "output_dir": "",
+    "archive": "",
+}
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch):
+    monkeypatch.delenv("LABKIT_LIVE", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+
+@pytest.fixture
+def tiny_cifar10(offline_cifar10) -> dict:
+    """Parameters for 200 training and 100 test images of the offline copy."""
+    return {"train_limit": 200, "test_limit": 100}
+
+
+def _panel(**changes) -> ControlPanel:
+    return ControlPanel({**NOTEBOOK_VALUES, **changes}, mode="static")
+
+
+def test_controls_start_from_the_notebook_values():
+    panel = _panel(epochs=7, batch_size=48, learning_rate=0.003, seed=3, train_limit=3000)
+    values = {name: control.value for name, control in panel.controls.items()}
+    assert values == {
+        "model": "both",
+        "epochs": 7,
+        "batch_size": 48,
+        "learning_rate": pytest.approx(0.003),
+        "optimizer": "adam",
+        "data_init": True,
+        "seed": 3,
+        "train_limit": 3000,
+    }
+    assert 48 in panel.controls["batch_size"].options  # added beside the usual sizes
+    assert panel.controls["learning_rate"].base == 10  # a log slider
+
+
+def test_runs_use_the_controls_and_write_beside_the_notebook_runs():
+    panel = _panel(output_dir="runs/weight_norm")
+    panel.controls["learning_rate"].value = 0.01
+    panel.controls["optimizer"].value = "sgd"
+    panel.controls["model"].value = "weightnorm"
+    (run,) = panel.runs()
+    assert run.weight_norm and run.optimizer == "sgd"
+    assert run.learning_rate == pytest.approx(0.01)
+    assert run.output_dir == "runs/weight_norm/panel"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"train_limit": 5}, "Invalid value for `train_limit`: expected 0 or >= 10."),
+        ({"optimizer": "adagrad"}, "Invalid value for `optimizer`"),
+    ],
+)
+def test_invalid_values_show_a_message_in_the_panel(changes, expected):
+    panel = _panel(**changes)
+    panel.train()
+    assert panel.message.startswith(expected) and "Received:" in panel.message
+    assert "color:#d62728" in panel.status.value
+    assert not panel.running and not panel.train_button.disabled
+
+
+def test_errors_while_training_show_a_message_not_a_traceback(tmp_path):
+    panel = _panel(archive=str(tmp_path / "missing.tar.gz"), train_limit=1000)
+    panel.train(wait=True)
+    assert panel.message.startswith("DatasetError: Offline CIFAR-10 archive not found")
+    assert not panel.train_button.disabled and panel.stop_button.disabled
+
+
+def test_train_loads_the_data_and_runs_both_convnets_into_the_figure(tiny_cifar10):
+    panel = _panel(**tiny_cifar10)
+    panel.train(wait=True)
+    assert list(panel.results) == ["regular", "weightnorm"]
+    assert all(result.status == "completed" for result in panel.results.values())
+    assert set(panel.live.history.runs) == {"regular", "weightnorm"}
+    assert panel.message.startswith("Done. regular: completed, 2 epochs")
+
+
+def test_stop_ends_background_training_and_keeps_what_was_computed(tiny_cifar10):
+    panel = _panel(**tiny_cifar10, epochs=200)
+    panel.train()
+    assert panel.running and panel.train_button.disabled and not panel.stop_button.disabled
+    deadline = time.monotonic() + 120
+    # Wait until the regular ConvNet has trained a few batches (polling another thread).
+    while time.monotonic() < deadline:
+        run = panel.live.history.runs.get("regular")
+        if run is not None and len(run.series["loss"]) >= 3:
+            break
+        time.sleep(0.05)
+    panel.stop_button.click()
+    panel.join(timeout=120)
+    assert not panel.running
+    result = panel.results["regular"]
+    assert result.status == "stopped" and 1 <= result.epochs_completed < 200
+    assert "weightnorm" not in panel.results  # later runs do not start
+    assert len(panel.live.history.runs["regular"].series["loss"]) >= 3
+    assert panel.message.startswith("Stopped. regular: stopped")
+    assert not panel.train_button.disabled and panel.stop_button.disabled
+
+
+def test_the_panel_embeds_the_figure_widget_in_widget_mode():
+    import plotly.graph_objects as go
+
+    panel = ControlPanel(NOTEBOOK_VALUES, mode="widget")
+    assert isinstance(panel.widget.children[-1], go.FigureWidget)
+
+
+def test_headless_runs_show_no_panel(capsys):
+    assert show_panel(NOTEBOOK_VALUES) is None
+    assert capsys.readouterr().out == ""
