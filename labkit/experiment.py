@@ -327,7 +327,10 @@ def run_experiment(
             callbacks=[recorder, *callbacks],
             verbose=verbose,
         )
-        result.status = "completed" if result.epochs_completed == params.epochs else "stopped"
+        # A stop request (LivePlot's Stop button, EarlyStopping) ends the fit early, even in
+        # its last epoch, which Keras still records as a whole epoch.
+        stopped = model.stop_training or result.epochs_completed < params.epochs
+        result.status = "stopped" if stopped else "completed"
     except KeyboardInterrupt:
         result.status = "interrupted"
         raise

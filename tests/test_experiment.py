@@ -157,6 +157,13 @@ def test_stopped_run_keeps_its_history(tiny_data, tmp_path):
     assert saved["status"] == "stopped" and saved["epochs_completed"] == 2
 
 
+def test_run_stopped_in_its_last_epoch_is_not_completed(tiny_data):
+    result = run_experiment(
+        ExperimentParams(**TINY), callbacks=[_AtEpoch(2, _stop)], data=tiny_data
+    )
+    assert result.status == "stopped"
+
+
 @pytest.mark.parametrize(
     ("action", "exception", "status"),
     [(_interrupt, KeyboardInterrupt, "interrupted"), (_crash, RuntimeError, "failed")],
