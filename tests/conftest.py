@@ -88,6 +88,12 @@ def write_cifar_archive(
 
 
 @pytest.fixture
+def make_archive():
+    """`write_cifar_archive`, for tests that need an archive of their own shape."""
+    return write_cifar_archive
+
+
+@pytest.fixture
 def small_archive(tmp_path) -> Path:
     """A 50-image CIFAR-10-layout archive (3 train + 2 test images per class)."""
     return write_cifar_archive(tmp_path / "small-cifar10.tar.gz")

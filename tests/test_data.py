@@ -6,7 +6,6 @@ import socket
 
 import numpy as np
 import pytest
-from conftest import write_cifar_archive
 
 from labkit import data as data_module
 from labkit.data import CIFAR10_CLASSES, DatasetError, load_dataset
@@ -66,8 +65,8 @@ def test_limit_is_balanced_and_seeded(small_archive, tmp_path):
     np.testing.assert_array_equal(np.bincount(c.y_test), [1] * 10)
 
 
-def test_truncated_archive_is_an_error_not_fewer_images(tmp_path):
-    archive = write_cifar_archive(tmp_path / "cut.tar.gz", truncate=400)
+def test_truncated_archive_is_an_error_not_fewer_images(tmp_path, make_archive):
+    archive = make_archive(tmp_path / "cut.tar.gz", truncate=400)
     with pytest.raises(DatasetError, match="corrupt or truncated"):
         load_dataset("cifar10", archive=archive, cache_dir=tmp_path / "cache")
     assert not list((tmp_path / "cache").glob("*.npz"))
@@ -86,8 +85,8 @@ def test_corrupt_image_is_named(tmp_path):
         load_dataset("cifar10", archive=archive, cache_dir=tmp_path / "cache")
 
 
-def test_missing_class_images_are_reported(tmp_path):
-    archive = write_cifar_archive(tmp_path / "partial.tar.gz", per_class={"train": 2})
+def test_missing_class_images_are_reported(tmp_path, make_archive):
+    archive = make_archive(tmp_path / "partial.tar.gz", per_class={"train": 2})
     with pytest.raises(DatasetError, match="incomplete: its test split"):
         load_dataset("cifar10", archive=archive, cache_dir=tmp_path / "cache")
 
