@@ -27,6 +27,7 @@ _LAZY = {
     "run_experiment": "labkit.experiment",
     "run_experiments": "labkit.experiment",
     "tutorial_runs": "labkit.experiment",
+    "notebook_runs": "labkit.experiment",
     "results_table": "labkit.plots",
     "accuracy_figure": "labkit.plots",
     "LivePlot": "labkit.live",

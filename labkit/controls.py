@@ -26,9 +26,8 @@ from labkit.experiment import (
     OPTIMIZERS,
     ExperimentParams,
     RunResult,
+    notebook_runs,
     run_experiment,
-    tutorial_runs,
-    validate_notebook_parameters,
 )
 from labkit.live import LivePlot, resolve_mode
 
@@ -47,7 +46,6 @@ PANEL_PARAMETERS = {
     "train_limit": "training images",
 }
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(ExperimentParams)} | {"model": "both"}
-_RUN_FIELDS = set(_DEFAULTS) - {"weight_norm", "run_name", "model"}
 _BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 _TRAIN_SIZES = (1000, 2000, 5000, 10_000, 20_000)
 _INTERACTIVE_MODES = ("widget", "display")
@@ -145,11 +143,9 @@ class ControlPanel:
         ['regular', 'weightnorm']
         """
         values = self.values()
-        validate_notebook_parameters(values)
-        run_values = {name: values[name] for name in _RUN_FIELDS if name in values}
-        if run_values.get("output_dir"):
-            run_values["output_dir"] = f"{run_values['output_dir'].rstrip('/')}/panel"
-        return tutorial_runs(values["model"], **run_values)
+        if values.get("output_dir"):
+            values["output_dir"] = f"{values['output_dir'].rstrip('/')}/panel"
+        return notebook_runs(values)
 
     def train(self, wait: bool = False) -> None:
         """Trains the chosen ConvNets into the figure: in a background thread, or here if `wait`.

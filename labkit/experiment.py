@@ -27,6 +27,7 @@ __all__ = [
     "run_experiment",
     "run_experiments",
     "tutorial_runs",
+    "notebook_runs",
     "validate_notebook_parameters",
     "MODEL_CHOICES",
     "LIVE_MODES",
@@ -163,6 +164,27 @@ def tutorial_runs(model: str = "both", **params) -> list[ExperimentParams]:
     return [ExperimentParams.from_dict({**params, "weight_norm": wn}) for wn in variants]
 
 
+def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
+    """The runs a labkit notebook's parameter values ask for; names it does not know are ignored.
+
+    `model` picks the ConvNets (see `tutorial_runs`), `live` is checked against `LIVE_MODES`, and
+    every `ExperimentParams` field is validated.
+
+    Raises:
+        ValueError: one line naming the parameter and what is allowed.
+
+    Example:
+
+    >>> [run.run_name for run in notebook_runs({"model": "both", "epochs": 3, "live": "off"})]
+    ['regular', 'weightnorm']
+    """
+    fields = {f.name for f in dataclasses.fields(ExperimentParams)} - {"weight_norm", "run_name"}
+    known = {name: value for name, value in values.items() if name in fields}
+    if "live" in values:
+        _check_choice("live", values["live"], LIVE_MODES)
+    return tutorial_runs(values.get("model", "both"), **known)
+
+
 def validate_notebook_parameters(values: Mapping[str, Any]) -> None:
     """Checks the values of a labkit notebook's parameters; names it does not know are ignored.
 
@@ -173,11 +195,7 @@ def validate_notebook_parameters(values: Mapping[str, Any]) -> None:
 
     >>> validate_notebook_parameters({"optimizer": "adam", "epochs": 3})
     """
-    fields = {f.name for f in dataclasses.fields(ExperimentParams)} - {"weight_norm", "run_name"}
-    known = {name: value for name, value in values.items() if name in fields}
-    if "live" in values:
-        _check_choice("live", values["live"], LIVE_MODES)
-    tutorial_runs(values.get("model", "both"), **known)
+    notebook_runs(values)
 
 
 @dataclass
