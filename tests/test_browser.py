@@ -193,17 +193,39 @@ def lab(offline_cifar10, tmp_path) -> Iterator[tuple[str, str, Path]]:
         log.close()
 
 
+def _dismiss_dialogs(page) -> None:
+    """Accepts any JupyterLab dialog over the page, printing its text for the test log.
+
+    A dialog (seen once in CI, on a cold machine) takes every click until it is answered.
+    """
+    dialogs = page.locator(".jp-Dialog")
+    for _ in range(5):
+        if not dialogs.count():
+            return
+        dialog = dialogs.first
+        print(f"JupyterLab showed a dialog, accepted: {dialog.inner_text()!r}")
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").click(timeout=10_000)
+        dialog.wait_for(state="detached", timeout=10_000)
+
+
 def _run_all_cells(page) -> None:
-    """Run > Run All Cells, once more if the kernel dropped the first request unseen."""
-    for attempt in range(2):
-        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    """Run > Run All Cells, retried if a dialog got in the way or the kernel dropped the
+    request unseen."""
+    for _ in range(3):
+        _dismiss_dialogs(page)
+        try:
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click(timeout=30_000)
+            page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click(timeout=30_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")  # close a half-open menu before the next try
+            continue
         try:
             page.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=60_000)
             return
         except PlaywrightTimeout:
-            if attempt or page.locator(".jp-InputPrompt", has_text="[*]").count():
+            if page.locator(".jp-InputPrompt", has_text="[*]").count():
                 raise
+    raise AssertionError("Run > Run All Cells did not start the notebook after 3 tries")
 
 
 @pytest.fixture
@@ -272,6 +294,8 @@ def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screensh
             page.screenshot(path=str(screenshot_dir / "panel_stopped.png"))
         except Exception:
             page.screenshot(path=str(screenshot_dir / "failure.png"))
+            for text in page.locator(".jp-Dialog").all_inner_texts():
+                print(f"JupyterLab dialog open at the failure: {text!r}")
             raise
         finally:
             browser.close()
