@@ -15,6 +15,10 @@ Variants:
 - `wn_auto`: the weight-normalized ConvNet initialized automatically by its first train
   step (TensorFlow and PyTorch; on TensorFlow its compiled step keeps one scalar `cond`
   per layer). Skipped on JAX, where in-`fit` init is unavailable.
+- `floor`: the same ConvNet built from minimal hand-written weight-normalized layers
+  (`w = g * v / ||v||` in `keras.ops`, no wrapper, no init logic). Any implementation of
+  the reparameterization pays at least this, so `wn/floor` is what labkit's wrapper
+  itself adds, and `floor/plain` what the reparameterization costs.
 - `removed`: `labkit.remove_weight_norm(wn)`, for inference.
 
 The last line printed is `weightnorm_overhead_ratio=X`, the training cost of `wn` over
@@ -39,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
 
 from labkit.weightnorm import data_init, remove_weight_norm  # noqa: E402
 
@@ -73,6 +78,45 @@ def build(weight_norm: bool) -> keras.Model:
             wrap(keras.layers.Dense(120, activation="relu")),
             wrap(keras.layers.Dense(84, activation="relu")),
             wrap(keras.layers.Dense(NUM_CLASSES, activation="softmax")),
+        ]
+    )
+
+
+class MinimalWeightNormLayer(keras.layers.Layer):
+    """`Dense(units)`, or `Conv2D(units, kernel_size)` ("valid"), with the kernel computed as
+    `g * v / ||v||` on every call: the least work weight normalization can do."""
+
+    def __init__(self, units: int, kernel_size: int | None = None, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.kernel_size = units, kernel_size
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        window = (self.kernel_size,) * 2 if self.kernel_size else ()
+        self.v = self.add_weight(shape=(*window, input_shape[-1], self.units))
+        self.g = self.add_weight(shape=(self.units,), initializer="ones")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        axes = tuple(range(len(self.v.shape) - 1))
+        w = self.v * (self.g * ops.rsqrt(ops.sum(ops.square(self.v), axis=axes) + 1e-12))
+        y = ops.conv(x, w) if self.kernel_size else ops.matmul(x, w)
+        return self.activation(y + self.b)
+
+
+def build_floor() -> keras.Model:
+    """The tutorial's ConvNet made of `MinimalWeightNormLayer`s."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE),
+            MinimalWeightNormLayer(6, 5, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            MinimalWeightNormLayer(16, 5, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            MinimalWeightNormLayer(120, activation="relu"),
+            MinimalWeightNormLayer(84, activation="relu"),
+            MinimalWeightNormLayer(NUM_CLASSES, activation="softmax"),
         ]
     )
 
@@ -164,6 +208,7 @@ def main(argv: list[str] | None = None) -> float:
     models = {
         "plain": compiled(build(False), jit_compile),
         "wn": compiled(data_init(build(True), x), jit_compile),
+        "floor": compiled(build_floor(), jit_compile),
     }
     if keras.backend.backend() != "jax":
         models["wn_auto"] = compiled(build(True), jit_compile)
@@ -191,7 +236,7 @@ def main(argv: list[str] | None = None) -> float:
         f"blocks={blocks} steps/block={steps} batch={BATCH_SIZE} "
         f"predict_batch={PREDICT_BATCH_SIZE}"
     )
-    train_pairs = [("wn", "plain")]
+    train_pairs = [("wn", "plain"), ("floor", "plain"), ("wn", "floor")]
     if "wn_auto" in models:
         train_pairs += [("wn_auto", "plain"), ("wn_auto", "wn")]
     train_times = time_blocks(train, blocks, steps)
