@@ -206,6 +206,9 @@ def _dismiss_dialogs(page) -> None:
         print(f"JupyterLab showed a dialog, accepted: {dialog.inner_text()!r}")
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click(timeout=10_000)
         dialog.wait_for(state="detached", timeout=10_000)
+        # An answer may restart or reconnect the kernel: let it settle before going on.
+        page.wait_for_timeout(1_000)
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
 
 
 def _run_all_cells(page) -> None:
