@@ -45,6 +45,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from labkit.models import build_convnet  # noqa: E402
 from labkit.weightnorm import data_init, remove_weight_norm  # noqa: E402
 
 BATCH_SIZE = 32
@@ -55,31 +56,7 @@ PREDICT_BATCH_SIZE = 256
 
 def build(weight_norm: bool) -> keras.Model:
     """The tutorial's ConvNet, every Conv2D and Dense weight-normalized if `weight_norm`."""
-    try:
-        from labkit.models import build_convnet
-    except ImportError:
-        build_convnet = None
-    if build_convnet is not None:
-        return build_convnet(weight_norm=weight_norm, input_shape=INPUT_SHAPE)
-
-    from labkit.weightnorm import WeightNormalization
-
-    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        return WeightNormalization(layer) if weight_norm else layer
-
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE),
-            wrap(keras.layers.Conv2D(6, 5, activation="relu")),
-            keras.layers.MaxPooling2D(2),
-            wrap(keras.layers.Conv2D(16, 5, activation="relu")),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            wrap(keras.layers.Dense(120, activation="relu")),
-            wrap(keras.layers.Dense(84, activation="relu")),
-            wrap(keras.layers.Dense(NUM_CLASSES, activation="softmax")),
-        ]
-    )
+    return build_convnet(weight_norm=weight_norm, input_shape=INPUT_SHAPE)
 
 
 class MinimalWeightNormLayer(keras.layers.Layer):
@@ -105,20 +82,16 @@ class MinimalWeightNormLayer(keras.layers.Layer):
 
 
 def build_floor() -> keras.Model:
-    """The tutorial's ConvNet made of `MinimalWeightNormLayer`s."""
-    return keras.Sequential(
-        [
-            keras.Input(INPUT_SHAPE),
-            MinimalWeightNormLayer(6, 5, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            MinimalWeightNormLayer(16, 5, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            MinimalWeightNormLayer(120, activation="relu"),
-            MinimalWeightNormLayer(84, activation="relu"),
-            MinimalWeightNormLayer(NUM_CLASSES, activation="softmax"),
-        ]
-    )
+    """The tutorial's ConvNet with every Conv2D and Dense made a `MinimalWeightNormLayer`."""
+
+    def minimal(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.Conv2D):
+            return MinimalWeightNormLayer(layer.filters, layer.kernel_size[0], layer.activation)
+        if isinstance(layer, keras.layers.Dense):
+            return MinimalWeightNormLayer(layer.units, activation=layer.activation)
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(build(False), clone_function=minimal)
 
 
 def compiled(model: keras.Model, jit_compile: bool | str = "auto") -> keras.Model:

@@ -22,6 +22,7 @@ from typing import Any
 
 from labkit.data import Dataset
 from labkit.experiment import (
+    DATA_FIELDS,
     MODEL_CHOICES,
     OPTIMIZERS,
     ExperimentParams,
@@ -317,8 +318,7 @@ def _train_size_options(value: int) -> list[tuple[str, int]]:
 
 
 def _data_key(values: Mapping[str, Any]) -> tuple:
-    names = ("dataset", "train_limit", "test_limit", "seed", "archive")
-    return tuple(values.get(name) or None for name in names)
+    return tuple(values.get(name) or None for name in DATA_FIELDS)
 
 
 def _summary(results: Mapping[str, RunResult], stopped: bool) -> str:

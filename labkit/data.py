@@ -272,6 +272,7 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     splits = {}
     for split, entries in images.items():
+        entries.sort(key=lambda entry: entry[0])
         labels = np.array([label for _, label, _ in entries], dtype=np.int64)
         counts = np.bincount(labels, minlength=len(CIFAR10_CLASSES))
         if counts.min() == 0 or counts.min() != counts.max():
@@ -279,11 +280,7 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 f"CIFAR-10 archive {path} is incomplete: its {split} split has "
                 f"{dict(zip(CIFAR10_CLASSES, counts.tolist()))} images per class."
             )
-        entries.sort(key=lambda entry: entry[0])
-        splits[split] = (
-            np.stack([pixels for _, _, pixels in entries]),
-            np.array([label for _, label, _ in entries], dtype=np.int64),
-        )
+        splits[split] = (np.stack([pixels for _, _, pixels in entries]), labels)
     return splits
 
 
@@ -299,9 +296,10 @@ def _sha256(path: Path) -> str:
 
 
 def _balanced_subset(labels: np.ndarray, limit: int | None, rng: np.random.Generator):
-    """Indices of `limit` examples, as equally many per class as possible (sorted)."""
+    """Indices of `limit` examples, as equally many per class as possible (sorted); all of
+    them, as a slice that copies nothing, without a limit."""
     if not limit or limit >= len(labels):
-        return np.arange(len(labels))
+        return slice(None)
     classes = np.unique(labels)
     per_class = np.full(len(classes), limit // len(classes))
     per_class[: limit % len(classes)] += 1
@@ -313,7 +311,8 @@ def _balanced_subset(labels: np.ndarray, limit: int | None, rng: np.random.Gener
 
 
 def _to_float_images(x: np.ndarray) -> np.ndarray:
-    x = x.astype("float32") / 255.0
+    x = x.astype("float32")
+    x /= 255.0  # in place: one float copy of the images, not two
     return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.data import DATASETS, Dataset, load_dataset
+from labkit.data import DATASETS, Dataset, _is_int, _quoted, load_dataset
 
 __all__ = [
     "ExperimentParams",
@@ -32,12 +32,16 @@ __all__ = [
     "MODEL_CHOICES",
     "LIVE_MODES",
     "OPTIMIZERS",
+    "DATA_FIELDS",
 ]
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 MODEL_CHOICES = ("both", "regular", "weightnorm")
 LIVE_MODES = ("auto", "widget", "display", "static", "off")
 METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
+# The fields that decide what `ExperimentParams.load_data` returns (callers that cache a
+# loaded dataset key it on these).
+DATA_FIELDS = ("dataset", "train_limit", "test_limit", "seed", "archive")
 # Examples used for the explicit data-dependent init of WeightNorm models.
 DATA_INIT_EXAMPLES = 512
 
@@ -133,13 +137,14 @@ class ExperimentParams:
 
         >>> data = ExperimentParams(train_limit=2000).load_data()
         """
+        dataset, train_limit, test_limit, seed, archive = (getattr(self, f) for f in DATA_FIELDS)
         return load_dataset(
-            self.dataset,
+            dataset,
             labels="onehot",
-            limit=self.train_limit or None,
-            test_limit=self.test_limit or None,
-            seed=self.seed,
-            archive=self.archive or None,
+            limit=train_limit or None,
+            test_limit=test_limit or None,
+            seed=seed,
+            archive=archive or None,
         )
 
     def replace(self, **changes) -> ExperimentParams:
@@ -418,9 +423,8 @@ def _check(name: str, value, ok: bool, expected: str) -> None:
 
 
 def _check_int(name: str, value, minimum: int) -> None:
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    _check(name, value, is_int and value >= minimum, f"an integer >= {minimum}")
+    _check(name, value, _is_int(value) and value >= minimum, f"an integer >= {minimum}")
 
 
 def _check_choice(name: str, value, choices: Sequence[str]) -> None:
-    _check(name, value, value in choices, "one of " + ", ".join(repr(c) for c in choices))
+    _check(name, value, value in choices, f"one of {_quoted(choices)}")

@@ -54,6 +54,8 @@ import papermill
 import yaml
 from tqdm.auto import tqdm
 
+from labkit.experiment import _write_atomic, validate_notebook_parameters
+
 RECORD_FILE = "run.json"
 SUMMARY_FILE = "runs.csv"
 OUTPUT_DIR_PARAMETER = "output_dir"
@@ -260,10 +262,6 @@ def default_validator(notebook: str | os.PathLike) -> Callable[[dict[str, Any]],
     cells = nbformat.read(_existing(notebook), as_version=4).cells
     if not any(cell.cell_type == "code" and "labkit" in cell.source for cell in cells):
         return None
-    try:
-        from labkit.experiment import validate_notebook_parameters
-    except ImportError:
-        return None
     return validate_notebook_parameters
 
 
@@ -427,9 +425,7 @@ def write_summary(out_dir: str | os.PathLike, records: Iterable[Mapping[str, Any
 
 def _write_json(path: Path, value: Any) -> None:
     # Written aside then renamed, so a reader never sees half a record.
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(value, indent=2, default=str))
-    os.replace(partial, path)
+    _write_atomic(path, json.dumps(value, indent=2, default=str))
 
 
 class _Processes:

@@ -164,6 +164,11 @@ class WeightNormalization(keras.layers.Wrapper):
         return [_kernel_variable(owner, name, layer_name) for name in self._kernel_names]
 
     @property
+    def _bias(self):
+        """The wrapped layer's bias variable, or None for a layer without one."""
+        return getattr(self.layer, "bias", None)
+
+    @property
     def g(self) -> keras.Variable:
         """The length variable of the (input) kernel, one entry per output channel."""
         return self._gs[0]
@@ -234,7 +239,7 @@ class WeightNormalization(keras.layers.Wrapper):
     def _init_values(self, inputs):
         """The paper's init: `g = 1 / std(t)`, `b = -mean(t) / std(t)` for `t = v.x / ||v||`."""
         substitutes = list(zip(self._kernels, self.normalized_kernels(unit_length=True)))
-        bias = getattr(self.layer, "bias", None)
+        bias = self._bias
         if bias is not None:
             substitutes.append((bias, ops.zeros(bias.shape, bias.dtype)))
         with _without_activation(self.layer):
@@ -247,7 +252,7 @@ class WeightNormalization(keras.layers.Wrapper):
 
     def _assign_init(self, g, b) -> None:
         self.g.assign(g)
-        bias = getattr(self.layer, "bias", None)
+        bias = self._bias
         if bias is not None:
             bias.assign(ops.cast(b, bias.dtype))
         self.initialized.assign(1.0)
@@ -267,7 +272,7 @@ class WeightNormalization(keras.layers.Wrapper):
                 "once before `fit`, or wrap the layer with `data_init=False`. (A `fit` that "
                 "fails on JAX leaves the model without its weights: build it again first.)"
             )
-        bias = getattr(self.layer, "bias", None)
+        bias = self._bias
         current = (self.g.value, bias.value if bias is not None else ops.zeros(self.g.shape))
         g, b = ops.cond(
             ops.greater(self.initialized.value, 0.5),

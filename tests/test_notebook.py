@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -29,6 +30,19 @@ def test_every_parameter_is_documented_with_type_and_help():
     for name, parameter in parameters.items():
         assert parameter["inferred_type_name"] != "None", name
         assert parameter["help"], name
+
+
+def test_every_parameter_reaches_the_runs():
+    """The cell that gathers the parameters for labkit names each one (`live` goes on its own)."""
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    gathering = next(cell for cell in cells if "params = dict(" in cell.source)
+    call = next(
+        node.value
+        for node in ast.parse(gathering.source).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "params"
+    )
+    gathered = {keyword.arg for keyword in call.keywords}
+    assert gathered == set(papermill.inspect_notebook(str(NOTEBOOK))) - {"live"}
 
 
 def test_notebook_is_committed_clean():

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import nbformat
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 
 from labkit import sweep
+from labkit.experiment import validate_notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_NOTEBOOK = REPO / "tests" / "fixtures" / "fake_train.ipynb"
@@ -200,13 +200,7 @@ def test_run_id_is_stable_and_depends_on_every_value():
     )
 
 
-def test_default_validator_applies_only_to_notebooks_that_import_labkit(tmp_path, monkeypatch):
-    def validate_notebook_parameters(values):
-        pass
-
-    experiment = types.ModuleType("labkit.experiment")
-    experiment.validate_notebook_parameters = validate_notebook_parameters
-    monkeypatch.setitem(sys.modules, "labkit.experiment", experiment)
+def test_default_validator_applies_only_to_notebooks_that_import_labkit(tmp_path):
     notebook = nbformat.read(FAKE_NOTEBOOK, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell("from labkit import report"))
     nbformat.write(notebook, tmp_path / "labkit_notebook.ipynb")

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MetricHistory", "RunHistory", "Series", "downsample", "RUN_STATES"]
+__all__ = ["MetricHistory", "RunHistory", "Series", "downsample"]
 
-RUN_STATES = ("running", "completed", "stopped")
 # Versions are drawn from one counter, so a restarted run's new series never repeats a version
 # that a renderer has already drawn.
 _VERSIONS = itertools.count(1)

@@ -162,11 +162,11 @@ class DisplayRenderer(Renderer):
         self._draw(history)
 
     def _draw(self, history: MetricHistory) -> None:
-        if self.handle is not None and not self._is_stale(history):
+        stale = self._is_stale(history)
+        if self.handle is not None and not stale:
             return
         from IPython.display import display
 
-        self._drawn_version = history.version
         bundle = figure_bundle(self.spec.to_dict(history))
         if self.handle is None:
             self.handle = display(bundle, raw=True, display_id=True)

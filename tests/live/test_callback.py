@@ -72,6 +72,15 @@ def test_an_explicit_label_names_the_run(tiny_data, compiled_convnet):
     assert list(plot.history.runs) == ["lr=0.01"]
 
 
+def test_save_html_writes_the_figure_as_it_stands(tiny_data, compiled_convnet, tmp_path):
+    plot = LivePlot(mode="off", label="lr=0.01")
+    _fit(compiled_convnet(), tiny_data, plot, epochs=1)
+    path = plot.save_html(tmp_path / "live" / "figure.html", include_plotlyjs="cdn")
+    text = path.read_text()
+    assert "cdn.plot.ly" in text
+    assert text.count('"legendgroup":"lr=0.01"') == len(plot.figure().data)
+
+
 def test_stop_ends_the_fit_after_the_current_batch_and_keeps_the_history(
     tiny_data, compiled_convnet
 ):
