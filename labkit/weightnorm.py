@@ -40,7 +40,9 @@ class WeightNormalization(keras.layers.Wrapper):
     axis, or axis -2 for the Conv-Transpose layers), so each output unit gets its own
     length `g`. The wrapped layer is otherwise called unchanged: its strides, padding,
     dilation, activation, bias and dtype policy are honoured exactly. For `SimpleRNN`,
-    `GRU` and `LSTM` both `kernel` and `recurrent_kernel` are normalized.
+    `GRU` and `LSTM` both `kernel` and `recurrent_kernel` are normalized by default;
+    `kernels=("recurrent_kernel",)` normalizes only the recurrent kernel, as
+    tensorflow-addons' `WeightNormalization` does (its checkpoints load into that form).
 
     Without data-dependent init, `g` starts at `||v||`, so a freshly wrapped layer computes
     exactly what the unwrapped layer computes.
@@ -75,6 +77,10 @@ class WeightNormalization(keras.layers.Wrapper):
             `SimpleRNN`, `GRU` or `LSTM` (or any layer whose kernel's last axis holds
             the output channels).
         data_init: Whether to use the paper's data-dependent initialization.
+        kernels: Names of the wrapped layer's kernel variables to normalize, each with
+            its own length variable (the first is `g`, the others `g_<name>`). `None`
+            (the default) means `("kernel",)`, and `("kernel", "recurrent_kernel")` for
+            recurrent layers, which may also use either name alone.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Example:
@@ -86,7 +92,13 @@ class WeightNormalization(keras.layers.Wrapper):
     >>> plain = layer.remove()  # a Dense layer with w baked into its kernel
     """
 
-    def __init__(self, layer: keras.layers.Layer, data_init: bool = True, **kwargs):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        data_init: bool = True,
+        kernels: Sequence[str] | None = None,
+        **kwargs,
+    ):
         # The wrapper reads `v` and `g` in float32; the wrapped layer autocasts for itself.
         kwargs.setdefault("autocast", False)
         super().__init__(layer, **kwargs)
@@ -95,6 +107,7 @@ class WeightNormalization(keras.layers.Wrapper):
                 f"Argument `data_init` must be a boolean. Received: `data_init={data_init!r}`"
             )
         self._check_wrappable(layer)
+        self.kernels = _checked_kernels(layer, kernels)
         if data_init and isinstance(layer, _RECURRENT_LAYERS):
             warnings.warn(
                 f"WeightNormalization: data-dependent init is not supported for "
@@ -130,8 +143,6 @@ class WeightNormalization(keras.layers.Wrapper):
                 self.layer.build(input_shape)
         super().build(input_shape)
         self._build_input_shape = input_shape
-        recurrent = isinstance(self.layer, _RECURRENT_LAYERS)
-        self._kernel_names = ("kernel", "recurrent_kernel") if recurrent else ("kernel",)
         self._output_axis = -2 if isinstance(self.layer, _TRANSPOSE_LAYERS) else -1
         self._gs = [
             self.add_weight(
@@ -141,7 +152,7 @@ class WeightNormalization(keras.layers.Wrapper):
                 autocast=False,
                 aggregation="mean",
             )
-            for i, (name, kernel) in enumerate(zip(self._kernel_names, self._kernels))
+            for i, (name, kernel) in enumerate(zip(self.kernels, self._kernel_variables))
         ]
         self.initialized = self.add_weight(
             name="initialized",
@@ -153,7 +164,7 @@ class WeightNormalization(keras.layers.Wrapper):
         )
 
     @property
-    def _kernels(self) -> list:
+    def _kernel_variables(self) -> list:
         """The wrapped layer's kernel variables `v` that are normalized.
 
         Looked up on each use rather than stored: a list attribute would make Keras track
@@ -161,7 +172,7 @@ class WeightNormalization(keras.layers.Wrapper):
         """
         owner = self.layer.cell if isinstance(self.layer, _RECURRENT_LAYERS) else self.layer
         layer_name = type(self.layer).__name__
-        return [_kernel_variable(owner, name, layer_name) for name in self._kernel_names]
+        return [_find_variable(owner, name, layer_name) for name in self.kernels]
 
     @property
     def _bias(self):
@@ -170,7 +181,7 @@ class WeightNormalization(keras.layers.Wrapper):
 
     @property
     def g(self) -> keras.Variable:
-        """The length variable of the (input) kernel, one entry per output channel."""
+        """The length variable of the first normalized kernel, one entry per output channel."""
         return self._gs[0]
 
     def _squared_norm(self, kernel):
@@ -187,7 +198,7 @@ class WeightNormalization(keras.layers.Wrapper):
     def normalized_kernels(self, unit_length: bool = False) -> list:
         """Returns `g * v / ||v||` for each normalized kernel (`v / ||v||` if `unit_length`)."""
         kernels = []
-        for kernel, g in zip(self._kernels, self._gs):
+        for kernel, g in zip(self._kernel_variables, self._gs):
             with AutocastScope(None):  # read v once, in its own (float32) dtype
                 v = ops.cast(ops.convert_to_tensor(kernel.value), "float32")
             scale = ops.rsqrt(self._squared_norm(v))  # one entry per output channel
@@ -205,7 +216,7 @@ class WeightNormalization(keras.layers.Wrapper):
             self._initialize_from(inputs)
         elif training and not self._known_initialized:
             self._initialize_in_training_step(inputs)
-        substitutes = list(zip(self._kernels, self.normalized_kernels()))
+        substitutes = list(zip(self._kernel_variables, self.normalized_kernels()))
         return self._call_wrapped(inputs, substitutes, training=training)
 
     def _call_wrapped(self, inputs, substitutes: Sequence[tuple], training=None):
@@ -238,7 +249,7 @@ class WeightNormalization(keras.layers.Wrapper):
 
     def _init_values(self, inputs):
         """The paper's init: `g = 1 / std(t)`, `b = -mean(t) / std(t)` for `t = v.x / ||v||`."""
-        substitutes = list(zip(self._kernels, self.normalized_kernels(unit_length=True)))
+        substitutes = list(zip(self._kernel_variables, self.normalized_kernels(unit_length=True)))
         bias = self._bias
         if bias is not None:
             substitutes.append((bias, ops.zeros(bias.shape, bias.dtype)))
@@ -312,7 +323,7 @@ class WeightNormalization(keras.layers.Wrapper):
             )
         plain = type(self.layer).from_config(self.layer.get_config())
         plain.build(self._build_input_shape)
-        baked = dict(zip(map(id, self._kernels), self.normalized_kernels()))
+        baked = dict(zip(map(id, self._kernel_variables), self.normalized_kernels()))
         for source, target in zip(self.layer.weights, plain.weights):
             # A copy: backends that donate buffers (JAX) must not share them across models.
             target.assign(ops.convert_to_numpy(baked.get(id(source), source.value)))
@@ -321,6 +332,7 @@ class WeightNormalization(keras.layers.Wrapper):
     def get_config(self):
         config = super().get_config()
         config["data_init"] = self.data_init
+        config["kernels"] = list(self.kernels)
         config.pop("autocast", None)
         return config
 
@@ -368,7 +380,28 @@ def _without_activation(layer: keras.layers.Layer) -> Iterator[None]:
         layer.activation = activation
 
 
-def _kernel_variable(owner, name: str, layer_name: str) -> keras.Variable:
+def _checked_kernels(layer: keras.layers.Layer, kernels) -> tuple[str, ...]:
+    """Validates `kernels` against what `layer` has; returns the names in canonical order."""
+    names = ("kernel", "recurrent_kernel") if isinstance(layer, _RECURRENT_LAYERS) else ("kernel",)
+    if kernels is None:
+        return names
+    valid = (
+        isinstance(kernels, (list, tuple))
+        and len(kernels) > 0
+        and len(set(kernels)) == len(kernels)
+        and all(name in names for name in kernels)
+    )
+    if not valid:
+        choices = ", ".join(repr(name) for name in names)
+        raise ValueError(
+            f"Invalid value for `kernels`: expected a non-empty list of distinct names "
+            f"from {choices} (the kernels of `{type(layer).__name__}`). "
+            f"Received: `kernels={kernels!r}`"
+        )
+    return tuple(name for name in names if name in kernels)
+
+
+def _find_variable(owner, name: str, layer_name: str) -> keras.Variable:
     # Some layers keep the variable behind a read-only property (e.g. `Dense._kernel`).
     for attribute in (f"_{name}", name):
         variable = getattr(owner, attribute, None)

@@ -271,6 +271,30 @@ def test_recurrent_layers_normalize_both_kernels(cls):
 
 
 @pytest.mark.parametrize("cls", RECURRENT_LAYERS, ids=lambda cls: cls.__name__)
+def test_recurrent_kernel_only_as_in_tfa(cls):
+    """`kernels=("recurrent_kernel",)`: the input kernel is used as it is (tfa's form)."""
+    layer = cls(3, return_sequences=True)
+    wrapper = WeightNormalization(layer, data_init=False, kernels=["recurrent_kernel"])
+    x = random_inputs((5, 2))
+    wrapper.build((None, 5, 2))
+    kernel, recurrent = kernel_variables(layer)
+    assert wrapper.kernels == ("recurrent_kernel",)
+    assert len(wrapper._gs) == 1 and wrapper.g.path.endswith("/g")
+    np.testing.assert_allclose(to_numpy(wrapper.g), channel_norms(to_numpy(recurrent), -1).ravel())
+    new_g = random_lengths(wrapper.g.shape)
+    wrapper.g.assign(new_g)
+
+    outputs = to_numpy(wrapper(x))
+
+    replaced = {id(recurrent): expected_kernel(to_numpy(recurrent), new_g, -1)}
+    reference = plain_copy(layer, (5, 2), replaced)
+    np.testing.assert_allclose(outputs, to_numpy(reference(x)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(wrapper.remove()(x)), outputs, rtol=1e-5, atol=1e-5)
+    clone = WeightNormalization.from_config(wrapper.get_config())
+    assert clone.kernels == ("recurrent_kernel",)
+
+
+@pytest.mark.parametrize("cls", RECURRENT_LAYERS, ids=lambda cls: cls.__name__)
 def test_recurrent_layers_train_in_fit(cls):
     model = wrapped_model(lambda: cls(3), (5, 2), data_init_=False)
     (wrapper,) = weight_norm_layers(model)
@@ -623,6 +647,25 @@ def test_config_round_trip():
     assert clone.layer.get_config() == wrapper.layer.get_config()
 
 
+def test_kernels_selection_is_saved_with_the_model(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((5, 2)),
+            WeightNormalization(layers.GRU(3), data_init=False, kernels=("recurrent_kernel",)),
+        ]
+    )
+    (wrapper,) = weight_norm_layers(model)
+    wrapper.g.assign(random_lengths(wrapper.g.shape))
+    x = random_inputs((5, 2))
+    model.save(tmp_path / "m.keras")
+
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+
+    (loaded_wrapper,) = weight_norm_layers(loaded)
+    assert loaded_wrapper.kernels == ("recurrent_kernel",)
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
+
+
 def test_wrapper_saves_only_its_own_variables():
     """The wrapped layer's kernels are saved once, with the wrapped layer."""
     wrapper = WeightNormalization(layers.LSTM(3), data_init=False)
@@ -738,8 +781,23 @@ def test_double_wrapping_is_rejected():
         ({"layer": layers.Dense(2), "data_init": "yes"}, r"`data_init='yes'`"),
         ({"layer": layers.Dense(2), "data_init": 1}, r"`data_init=1`"),
         ({"layer": layers.Dense(2), "eps": 1e-3}, "eps"),
+        ({"layer": layers.Dense(2), "kernels": ["recurrent_kernel"]}, r"names from 'kernel' "),
+        ({"layer": layers.LSTM(2), "kernels": []}, r"`kernels=\[\]`"),
+        ({"layer": layers.LSTM(2), "kernels": "kernel"}, r"`kernels='kernel'`"),
+        ({"layer": layers.LSTM(2), "kernels": ("kernel", "kernel")}, "distinct names"),
+        ({"layer": layers.GRU(2), "kernels": ["bias"]}, r"kernels of `GRU`"),
     ],
-    ids=["not_a_layer", "data_init_string", "data_init_int", "unknown_keyword"],
+    ids=[
+        "not_a_layer",
+        "data_init_string",
+        "data_init_int",
+        "unknown_keyword",
+        "kernels_not_in_dense",
+        "kernels_empty",
+        "kernels_string",
+        "kernels_repeated",
+        "kernels_not_a_kernel",
+    ],
 )
 def test_invalid_arguments_are_rejected(arguments, message):
     with pytest.raises(ValueError, match=message):
