@@ -15,8 +15,7 @@ from collections.abc import Iterator, Sequence
 import keras
 from keras import ops
 
-# Keras has no public accessor for the active stateless or autocast scope.
-from keras.src.backend import AutocastScope, get_stateless_scope
+from labkit._keras_compat import AutocastScope, flatten_layers, get_stateless_scope
 
 __all__ = ["WeightNormalization", "data_init", "remove_weight_norm"]
 
@@ -429,7 +428,7 @@ def _is_eager(tensor) -> bool:
 
 
 def _weight_norm_layers(model: keras.layers.Layer) -> Iterator[WeightNormalization]:
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in flatten_layers(model):
         if isinstance(layer, WeightNormalization):
             yield layer
 

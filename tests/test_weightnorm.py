@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
+from labkit._keras_compat import flatten_layers
 from labkit.weightnorm import WeightNormalization, data_init, remove_weight_norm
 
 BACKEND = keras.backend.backend()
@@ -143,7 +144,7 @@ def convnet(input_shape=(6, 6, 2), data_init_: bool = True) -> keras.Sequential:
 def weight_norm_layers(model: keras.Model) -> list[WeightNormalization]:
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in flatten_layers(model, include_self=False)
         if isinstance(layer, WeightNormalization)
     ]
 
