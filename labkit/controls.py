@@ -21,16 +21,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.data import Dataset
-from labkit.experiment import (
-    DATA_FIELDS,
-    MODEL_CHOICES,
-    OPTIMIZERS,
-    ExperimentParams,
-    RunResult,
-    notebook_runs,
-    run_experiment,
-)
+from labkit.experiment import run_experiment
 from labkit.live import LivePlot, resolve_mode
+from labkit.notebook_contract import MODEL_CHOICES, notebook_runs
+from labkit.params import DATA_FIELDS, OPTIMIZERS, ExperimentParams
+from labkit.results import RunResult
 
 __all__ = ["ControlPanel", "show_panel", "PANEL_PARAMETERS"]
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit._checks import is_int, quoted
+
 __all__ = ["Dataset", "DatasetError", "load_dataset", "DATASETS", "CIFAR10_CLASSES"]
 
 ARCHIVE_ENV = "LABKIT_CIFAR10_ARCHIVE"
@@ -128,16 +130,16 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(
-            f"Unknown dataset: expected one of {_quoted(DATASETS)}. Received: `name={name!r}`"
+            f"Unknown dataset: expected one of {quoted(DATASETS)}. Received: `name={name!r}`"
         )
     if labels not in LABEL_MODES:
         raise ValueError(
-            f"Invalid `labels`: expected one of {_quoted(LABEL_MODES)}. "
+            f"Invalid `labels`: expected one of {quoted(LABEL_MODES)}. "
             f"Received: `labels={labels!r}`"
         )
     num_classes = len(DATASETS[name])
     for argument, value in (("limit", limit), ("test_limit", test_limit)):
-        if value is not None and value != 0 and (not _is_int(value) or value < num_classes):
+        if value is not None and value != 0 and (not is_int(value) or value < num_classes):
             raise ValueError(
                 f"Invalid `{argument}`: expected 0, None or an integer >= {num_classes} "
                 f"(one image per class at least). Received: `{argument}={value!r}`"
@@ -319,11 +321,3 @@ def _to_float_images(x: np.ndarray) -> np.ndarray:
 def _encode_labels(y: np.ndarray, num_classes: int, mode: str) -> np.ndarray:
     y = y.astype("int64")
     return np.eye(num_classes, dtype="float32")[y] if mode == "onehot" else y
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _quoted(choices) -> str:
-    return ", ".join(repr(choice) for choice in choices)

@@ -7,13 +7,10 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from labkit.experiment import RunResult
+from labkit.results import RunResult
+from labkit.variants import REGULAR, RUN_COLORS, RUN_LABELS, WEIGHTNORM
 
 __all__ = ["RUN_COLORS", "RUN_LABELS", "TUTORIAL_REFERENCE", "results_table", "accuracy_figure"]
-
-# The tutorial drew the regular ConvNet in red and the WeightNorm ConvNet in blue.
-RUN_COLORS = {"regular": "#d62728", "weightnorm": "#1f77b4"}
-RUN_LABELS = {"regular": "Regular ConvNet", "weightnorm": "WeightNorm ConvNet"}
 
 # Published with the TensorFlow Addons tutorial: original CIFAR-10, one GPU run, epoch 10.
 TUTORIAL_REFERENCE = pd.DataFrame(
@@ -22,7 +19,7 @@ TUTORIAL_REFERENCE = pd.DataFrame(
         "val_accuracy": [0.6029, 0.6018],
         "val_loss": [1.1509, 1.1593],
     },
-    index=pd.Index(["regular", "weightnorm"], name="run"),
+    index=pd.Index([REGULAR, WEIGHTNORM], name="run"),
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from labkit.experiment import RunResult
+from labkit.results import RunResult
 
 __all__ = ["EpochRecorder"]
 

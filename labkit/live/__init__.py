@@ -1,8 +1,12 @@
 """Live training plots: collect Keras metrics, draw them where the notebook runs.
 
 One idea per module: `history` keeps the metrics, `progress` words them, `figure` lays them
-out, `renderers` draw them, `environment` picks the renderer, and `callback` holds `LivePlot`,
-the Keras callback that ties them together.
+out, `renderers` draw them, `environment` picks the renderer (and owns the live modes), and
+`callback` holds `LivePlot`, the Keras callback that ties them together. `labkit.live` depends
+only on lower layers (`labkit.variants` for the runs' colours and labels, `labkit._checks`).
+
+Names are imported on first use, so that checking a mode (`labkit.live.environment`) does not
+import Keras or plotly.
 
 Example:
 
@@ -10,32 +14,39 @@ Example:
 >>> model.fit(x, y, validation_data=(x_val, y_val), callbacks=[LivePlot()])
 """
 
-from labkit.live.callback import LivePlot
-from labkit.live.environment import LIVE_ENV, detect_mode, resolve_mode
-from labkit.live.figure import FigureSpec, figure_bundle, show_static
-from labkit.live.history import MetricHistory
-from labkit.live.renderers import (
-    DisplayRenderer,
-    Renderer,
-    StaticRenderer,
-    WidgetRenderer,
-    make_renderer,
-    write_html,
-)
+from __future__ import annotations
 
-__all__ = [
-    "LivePlot",
-    "resolve_mode",
-    "detect_mode",
-    "LIVE_ENV",
-    "MetricHistory",
-    "FigureSpec",
-    "figure_bundle",
-    "show_static",
-    "make_renderer",
-    "Renderer",
-    "WidgetRenderer",
-    "DisplayRenderer",
-    "StaticRenderer",
-    "write_html",
-]
+import importlib
+
+_LAZY = {
+    "LivePlot": "labkit.live.callback",
+    "resolve_mode": "labkit.live.environment",
+    "requested_mode": "labkit.live.environment",
+    "detect_mode": "labkit.live.environment",
+    "LIVE_ENV": "labkit.live.environment",
+    "LIVE_MODES": "labkit.live.environment",
+    "MetricHistory": "labkit.live.history",
+    "FigureSpec": "labkit.live.figure",
+    "figure_bundle": "labkit.live.figure",
+    "show_static": "labkit.live.figure",
+    "make_renderer": "labkit.live.renderers",
+    "Renderer": "labkit.live.renderers",
+    "WidgetRenderer": "labkit.live.renderers",
+    "DisplayRenderer": "labkit.live.renderers",
+    "StaticRenderer": "labkit.live.renderers",
+    "write_html": "labkit.live.renderers",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labkit.live' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

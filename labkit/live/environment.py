@@ -21,33 +21,63 @@ import json
 import os
 import sys
 
-from labkit.experiment import LIVE_MODES
+from labkit._checks import check_choice
 
-__all__ = ["resolve_mode", "detect_mode", "in_kernel", "started_by_jupyter_server", "LIVE_ENV"]
+__all__ = [
+    "resolve_mode",
+    "requested_mode",
+    "detect_mode",
+    "in_kernel",
+    "started_by_jupyter_server",
+    "LIVE_ENV",
+    "LIVE_MODES",
+    "RESOLVED_MODES",
+]
 
 LIVE_ENV = "LABKIT_LIVE"
+# What `live` (a notebook parameter, `LivePlot(mode=...)`) and `LABKIT_LIVE` accept.
+LIVE_MODES = ("auto", "widget", "display", "static", "off")
+# What "auto" resolves to.
+RESOLVED_MODES = LIVE_MODES[1:]
+
+
+def requested_mode(mode: str | None = None, name: str = "mode") -> str | None:
+    """The mode asked for by `mode`, else by `LABKIT_LIVE`; `None` when both say "auto".
+
+    Both are validated, so a bad `LABKIT_LIVE` fails here (before any work starts) even
+    though detection would only read it later.
+
+    Args:
+        mode: One of `LIVE_MODES`, or `None`.
+        name: The argument's name in error messages (`"live"` for the notebook parameter).
+
+    Example:
+
+    >>> requested_mode("auto")  # with LABKIT_LIVE unset
+    >>> requested_mode("static")
+    'static'
+    """
+    for source, value in ((name, mode), (LIVE_ENV, os.environ.get(LIVE_ENV))):
+        if value in (None, "", "auto"):
+            continue
+        check_choice(source, value, LIVE_MODES)
+        return value
+    return None
 
 
 def resolve_mode(mode: str | None = None) -> str:
     """The live mode to use: `"widget"`, `"display"`, `"static"` or `"off"`.
 
     Args:
-        mode: One of `labkit.experiment.LIVE_MODES`; `None` or `"auto"` defers to the
-            `LABKIT_LIVE` environment variable, then to `detect_mode()`.
+        mode: One of `LIVE_MODES`; `None` or `"auto"` defers to the `LABKIT_LIVE` environment
+            variable, then to `detect_mode()`.
 
     Example:
 
     >>> resolve_mode("static")
     'static'
     """
-    for name, value in (("mode", mode), (LIVE_ENV, os.environ.get(LIVE_ENV))):
-        if value in (None, "", "auto"):
-            continue
-        if value not in LIVE_MODES:
-            choices = ", ".join(repr(choice) for choice in LIVE_MODES)
-            raise ValueError(f"`{name}` must be one of {choices}. Received: `{name}={value!r}`")
-        return value
-    return detect_mode()
+    return requested_mode(mode) or detect_mode()
 
 
 def detect_mode() -> str:

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from labkit.live.history import MetricHistory
 from labkit.live.progress import progress_line
-from labkit.plots import RUN_COLORS, RUN_LABELS
+from labkit.variants import RUN_COLORS, RUN_LABELS
 
 __all__ = ["FigureSpec", "figure_bundle", "show_static", "PLOTLY_MIMETYPE"]
 
@@ -37,8 +37,8 @@ class FigureSpec:
         title: First line of the figure title; the progress line goes below it.
         log_y: Logarithmic y-axis for metrics whose name contains `"loss"`.
         max_points: Points drawn per series at most (long histories are downsampled).
-        labels: Display names of runs; defaults to `labkit.plots.RUN_LABELS`.
-        colors: Colours of runs; defaults to `labkit.plots.RUN_COLORS`, then a palette.
+        labels: Display names of runs; defaults to `labkit.variants.RUN_LABELS`.
+        colors: Colours of runs; defaults to `labkit.variants.RUN_COLORS`, then a palette.
         height: Figure height in pixels.
 
     Example:

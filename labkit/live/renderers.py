@@ -17,6 +17,7 @@ from pathlib import Path
 
 import plotly.io
 
+from labkit._checks import check_choice
 from labkit.live import environment
 from labkit.live.figure import FigureSpec, figure_bundle
 from labkit.live.history import MetricHistory
@@ -240,7 +241,5 @@ def make_renderer(
         "static": lambda: StaticRenderer(spec, html_path=html_path),
         "off": lambda: None,
     }
-    if mode not in builders:
-        choices = ", ".join(repr(choice) for choice in builders)
-        raise ValueError(f"`mode` must be one of {choices}. Received: `mode={mode!r}`")
+    check_choice("mode", mode, environment.RESOLVED_MODES)
     return builders[mode]()

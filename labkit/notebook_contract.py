@@ -1,0 +1,97 @@
+"""The contract between a labkit notebook's `parameters` cell and the runs it trains.
+
+A labkit notebook's parameters are `model` (which ConvNets), `live` (where the live figure
+goes) and any `ExperimentParams` field but `weight_norm` and `run_name`. `notebook_runs` turns
+their values into validated runs; the notebook, the slider panel and `labkit sweep` (before it
+starts any notebook) all go through it, so a bad value fails the same way everywhere and before
+any data is loaded.
+
+Example:
+
+>>> from labkit.notebook_contract import notebook_runs
+>>> [run.run_name for run in notebook_runs({"model": "both", "epochs": 3, "live": "off"})]
+['regular', 'weightnorm']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from labkit._checks import check_choice
+from labkit.live.environment import requested_mode
+from labkit.params import ExperimentParams
+from labkit.variants import VARIANTS, WEIGHTNORM
+
+__all__ = [
+    "MODEL_CHOICES",
+    "NOTEBOOK_DEFAULTS",
+    "tutorial_runs",
+    "notebook_runs",
+    "validate_notebook_parameters",
+]
+
+MODEL_CHOICES = ("both", *VARIANTS)
+# The notebook-only parameters' defaults, then every `ExperimentParams` default it passes on.
+NOTEBOOK_DEFAULTS = {"model": "both", "live": "auto"} | {
+    f.name: f.default
+    for f in dataclasses.fields(ExperimentParams)
+    if f.name not in ("weight_norm", "run_name")
+}
+
+
+def tutorial_runs(model: str = "both", **params) -> list[ExperimentParams]:
+    """The runs a notebook asks for: the regular ConvNet, the WeightNorm one, or both.
+
+    Args:
+        model: `"both"`, `"regular"` or `"weightnorm"`.
+        **params: Any other `ExperimentParams` field, shared by the runs.
+
+    Example:
+
+    >>> [p.run_name for p in tutorial_runs("both", epochs=1)]
+    ['regular', 'weightnorm']
+    """
+    check_choice("model", model, MODEL_CHOICES)
+    variants = VARIANTS if model == "both" else (model,)
+    return [
+        ExperimentParams.from_dict({**params, "weight_norm": variant == WEIGHTNORM})
+        for variant in variants
+    ]
+
+
+def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
+    """The runs a labkit notebook's parameter values ask for; names it does not know are ignored.
+
+    `model` picks the ConvNets (see `tutorial_runs`), `live` (and the `LABKIT_LIVE` environment
+    variable it defers to) is checked against `labkit.live.LIVE_MODES`, every `ExperimentParams`
+    field is validated, and `output_dir` must be a folder that can be written or created.
+
+    Raises:
+        ValueError: one line naming the parameter and what is allowed.
+
+    Example:
+
+    >>> [run.run_name for run in notebook_runs({"model": "both", "epochs": 3, "live": "off"})]
+    ['regular', 'weightnorm']
+    """
+    fields = set(NOTEBOOK_DEFAULTS) - {"model", "live"}
+    known = {name: value for name, value in values.items() if name in fields}
+    requested_mode(values.get("live"), name="live")
+    runs = tutorial_runs(values.get("model", "both"), **known)
+    runs[0].check_output_dir()  # the runs share it
+    return runs
+
+
+def validate_notebook_parameters(values: Mapping[str, Any]) -> None:
+    """Checks the values of a labkit notebook's parameters; names it does not know are ignored.
+
+    Raises:
+        ValueError: one line naming the parameter and what is allowed.
+
+    Example:
+
+    >>> validate_notebook_parameters({"optimizer": "adam", "epochs": 3})
+    """
+    notebook_runs(values)

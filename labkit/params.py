@@ -1,0 +1,170 @@
+"""`ExperimentParams`: everything that defines one training run, validated when it is made.
+
+Example:
+
+>>> from labkit.params import ExperimentParams
+>>> ExperimentParams(weight_norm=True, epochs=2).run_name
+'weightnorm'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from labkit._checks import check, check_choice, check_int, is_number
+from labkit._io import writable_dir_problem
+from labkit.data import DATASETS, Dataset, load_dataset
+from labkit.variants import run_name
+
+__all__ = ["ExperimentParams", "OPTIMIZERS", "INIT_STYLES", "DATA_FIELDS", "MAX_SEED"]
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+# How the data-dependent init of a WeightNorm model is done: as in the paper, or as
+# tensorflow-addons did it.
+INIT_STYLES = ("paper", "tfa")
+# The fields that decide what `ExperimentParams.load_data` returns (callers that cache a
+# loaded dataset key it on these).
+DATA_FIELDS = ("dataset", "train_limit", "test_limit", "seed", "archive")
+# NumPy's legacy seeding, which Keras' `set_random_seed` uses, takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class ExperimentParams:
+    """Everything that defines one training run. Invalid values raise `ValueError` at once.
+
+    Args:
+        dataset: `"cifar10"`, `"mnist"` or `"fashion_mnist"`.
+        weight_norm: Train the WeightNorm ConvNet instead of the regular one.
+        data_init: Data-dependent init of the WeightNorm layers (ignored without weight_norm).
+        epochs: Passes over the training set.
+        batch_size: Examples per gradient step.
+        learning_rate: Optimizer step size.
+        optimizer: `"adam"`, `"sgd"`, `"rmsprop"` or `"adamw"`.
+        seed: Seeds Python, NumPy and the backend, and the subset draw; 0 to 2**32 - 1.
+        train_limit: Training images to use, balanced over classes; 0 uses all.
+        test_limit: Test (validation) images to use; 0 uses all.
+        output_dir: Folder that receives `<run_name>/metrics.json` and `history.csv`;
+            `None` writes nothing.
+        archive: Offline CIFAR-10 archive; `None` uses `$LABKIT_CIFAR10_ARCHIVE` or Keras.
+        run_name: Name of the run's folder; defaults to `"weightnorm"` or `"regular"`.
+        init_style: How the data-dependent init is done: `"paper"` (Salimans & Kingma) or
+            `"tfa"` (as tensorflow-addons did it); only used with `weight_norm` and `data_init`.
+
+    Example:
+
+    >>> params = ExperimentParams(weight_norm=True, epochs=2, train_limit=5000)
+    >>> params.replace(seed=1).seed
+    1
+    """
+
+    dataset: str = "cifar10"
+    weight_norm: bool = False
+    data_init: bool = True
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    optimizer: str = "adam"
+    seed: int = 0
+    train_limit: int = 0
+    test_limit: int = 0
+    output_dir: str | None = None
+    archive: str | None = None
+    run_name: str | None = None
+    init_style: str = "paper"
+
+    def __post_init__(self):
+        check_choice("dataset", self.dataset, tuple(DATASETS))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("init_style", self.init_style, INIT_STYLES)
+        for name in ("weight_norm", "data_init"):
+            check(name, getattr(self, name), isinstance(getattr(self, name), bool), "a boolean")
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
+        num_classes = len(DATASETS[self.dataset])
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            check_int(name, value, minimum=0)
+            check(name, value, value == 0 or value >= num_classes, f"0 or >= {num_classes}")
+        rate = self.learning_rate
+        is_rate = is_number(rate) and math.isfinite(rate) and 0 < rate <= 10
+        check("learning_rate", rate, is_rate, "a number in (0, 10]")
+        for name in ("output_dir", "archive", "run_name"):
+            value = getattr(self, name)
+            check(name, value, value is None or isinstance(value, str), "a string or None")
+        if self.run_name is None:
+            object.__setattr__(self, "run_name", run_name(self.weight_norm))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ExperimentParams:
+        """Builds parameters from a mapping, rejecting unknown names.
+
+        Example:
+
+        >>> ExperimentParams.from_dict({"epochs": 2, "weight_norm": True}).run_name
+        'weightnorm'
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if name not in known:
+                raise ValueError(
+                    f"Unknown parameter `{name}`. Valid parameters: {', '.join(sorted(known))}. "
+                    f"Received: `{name}={value!r}`"
+                )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (what `metrics.json` stores under `params`).
+
+        Example:
+
+        >>> ExperimentParams(epochs=2).to_dict()["epochs"]
+        2
+        """
+        return dataclasses.asdict(self)
+
+    def load_data(self) -> Dataset:
+        """Loads the dataset these parameters describe, with one-hot labels.
+
+        Example:
+
+        >>> data = ExperimentParams(train_limit=2000).load_data()
+        """
+        dataset, train_limit, test_limit, seed, archive = (getattr(self, f) for f in DATA_FIELDS)
+        return load_dataset(
+            dataset,
+            labels="onehot",
+            limit=train_limit or None,
+            test_limit=test_limit or None,
+            seed=seed,
+            archive=archive or None,
+        )
+
+    def check_output_dir(self) -> None:
+        """Raises `ValueError` unless `output_dir` is unset or a folder that can be written or
+        created; creates nothing. Run it before loading data, so a bad folder fails at once.
+
+        Example:
+
+        >>> ExperimentParams(output_dir="runs/demo").check_output_dir()  # creates nothing
+        """
+        if not self.output_dir:
+            return
+        problem = writable_dir_problem(self.output_dir)
+        expected = f"a folder that can be written or created ({problem})"
+        check("output_dir", self.output_dir, problem is None, expected)
+
+    def replace(self, **changes) -> ExperimentParams:
+        """A copy with some fields changed (validated again).
+
+        Example:
+
+        >>> ExperimentParams().replace(weight_norm=True, run_name=None).run_name
+        'weightnorm'
+        """
+        return dataclasses.replace(self, **changes)
