@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write",
     "temporary_path",
     "remove_stale_temporaries",
+    "process_exists",
     "writable_dir_problem",
 ]
 
@@ -119,18 +120,25 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
             continue
         stale = False
         if match["host"] == host:
-            stale = not _process_exists(int(match["pid"]))
+            stale = not process_exists(int(match["pid"]))
         else:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 stale = time.time() - candidate.stat().st_mtime > STALE_AFTER_S
         if stale:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or a read-only folder
                 candidate.unlink()
                 removed.append(candidate)
     return removed
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this host (another user's counts).
+
+    Example:
+
+    >>> process_exists(os.getpid())
+    True
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -12,8 +12,11 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import socket
 import tarfile
+import warnings
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from labkit._checks import is_int, quoted
+from labkit._io import atomic_file, process_exists, remove_stale_temporaries
 
-__all__ = ["Dataset", "DatasetError", "load_dataset", "DATASETS", "CIFAR10_CLASSES"]
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "DatasetCacheWarning",
+    "load_dataset",
+    "DATASETS",
+    "CIFAR10_CLASSES",
+]
 
 ARCHIVE_ENV = "LABKIT_CIFAR10_ARCHIVE"
 CACHE_ENV = "LABKIT_CACHE_DIR"
@@ -58,6 +69,7 @@ DATASETS = {
     "fashion_mnist": FASHION_MNIST_CLASSES,
 }
 LABEL_MODES = ("sparse", "onehot")
+SPLITS = ("train", "test")
 # Seconds a download may stall before giving up, so "no internet" fails fast.
 _DOWNLOAD_TIMEOUT = 20
 
@@ -220,28 +232,77 @@ def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
     digest = _sha256(path)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cached = cache / f"cifar10-jpeg-{digest[:16]}.npz"
-    if cached.is_file():
-        with np.load(cached) as arrays:
-            return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-
-    splits = _decode_archive(path)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(
-        partial,
-        x_train=splits["train"][0],
-        y_train=splits["train"][1],
-        x_test=splits["test"][0],
-        y_test=splits["test"][1],
-    )
-    os.replace(partial, cached)  # atomic: a concurrent reader never sees half a file
+    if cache.is_dir():
+        remove_stale_temporaries(cache)
+        _remove_legacy_temporaries(cache)
+    splits = _read_cache(cached)
+    if splits is None:
+        splits = _decode_archive(path)
+        _write_cache(cached, splits)
     return splits["train"], splits["test"]
+
+
+# labkit 0.1.0 wrote the cache through `<name>.<pid>.tmp.npz`, left behind by a killed decode.
+_LEGACY_TEMPORARY = re.compile(r"^cifar10-jpeg-[0-9a-f]{16}\.(\d+)\.tmp\.npz$")
+
+
+def _remove_legacy_temporaries(cache: Path) -> None:
+    for candidate in cache.glob("cifar10-jpeg-*.tmp.npz"):
+        match = _LEGACY_TEMPORARY.match(candidate.name)
+        if match and not process_exists(int(match[1])):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+
+
+class DatasetCacheWarning(UserWarning):
+    """The dataset cache could not be read or written; loading went on without it."""
+
+
+def _read_cache(cached: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The cached splits, or `None` when there is no cache or it is unreadable (then removed)."""
+    if not cached.is_file():
+        return None
+    try:
+        with np.load(cached) as arrays:
+            splits = {split: (arrays[f"x_{split}"], arrays[f"y_{split}"]) for split in SPLITS}
+        for split, (images, labels) in splits.items():
+            if images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
+                raise ValueError(f"{split} arrays of shapes {images.shape} and {labels.shape}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        warnings.warn(
+            f"The dataset cache {cached} is corrupt ({type(error).__name__}: {error}); "
+            "decoding the archive again to rebuild it.",
+            DatasetCacheWarning,
+            stacklevel=4,
+        )
+        with contextlib.suppress(OSError):
+            cached.unlink()
+        return None
+    return splits
+
+
+def _write_cache(cached: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Caches the decoded splits; a cache that cannot be written only costs a warning."""
+    arrays = {
+        f"{axis}_{split}": splits[split][i] for split in SPLITS for i, axis in enumerate("xy")
+    }
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(cached, "wb") as file:  # a concurrent reader never sees half a file
+            np.savez(file, **arrays)
+    except OSError as error:
+        warnings.warn(
+            f"Could not write the dataset cache {cached} ({type(error).__name__}: {error}); "
+            f"going on without a cache. Set {CACHE_ENV} to a writable folder to keep one.",
+            DatasetCacheWarning,
+            stacklevel=4,
+        )
 
 
 def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from PIL import Image, UnidentifiedImageError
 
-    images: dict[str, list[tuple[str, int, np.ndarray]]] = {"train": [], "test": []}
+    images: dict[str, list[tuple[str, int, np.ndarray]]] = {split: [] for split in SPLITS}
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:

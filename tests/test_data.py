@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from labkit import data as data_module
-from labkit.data import CIFAR10_CLASSES, DatasetError, load_dataset
+from labkit._io import temporary_path
+from labkit.data import CIFAR10_CLASSES, DatasetCacheWarning, DatasetError, load_dataset
 
 
 def test_small_archive_decodes_to_training_arrays(small_archive, tmp_path):
@@ -45,6 +49,87 @@ def test_archive_is_decoded_once_then_read_from_cache(small_archive, tmp_path, m
     monkeypatch.setattr(data_module, "_decode_archive", no_decoding)
     second = load_dataset("cifar10", archive=small_archive, cache_dir=cache)
     np.testing.assert_array_equal(first.x_train, second.x_train)
+
+
+def _cache_file(cache):
+    (cached,) = cache.glob("cifar10-jpeg-*.npz")
+    return cached
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated (a full disk, a killed copy)
+        lambda data: b"",  # empty
+        lambda data: data[:100] + bytes(len(data) - 100),  # overwritten with zeros
+    ],
+    ids=["truncated", "empty", "zeroed"],
+)
+def test_a_corrupt_cache_is_named_in_a_warning_and_rebuilt(small_archive, tmp_path, damage):
+    cache = tmp_path / "cache"
+    first = load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+    cached = _cache_file(cache)
+    cached.write_bytes(damage(cached.read_bytes()))
+
+    with pytest.warns(DatasetCacheWarning, match=f"dataset cache {cached} is corrupt"):
+        second = load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+    np.testing.assert_array_equal(first.x_train, second.x_train)
+    np.testing.assert_array_equal(first.y_test, second.y_test)
+    with np.load(cached) as arrays:  # rebuilt: whole again
+        assert arrays["x_train"].shape == (30, 32, 32, 3)
+
+
+def test_a_cache_folder_that_cannot_be_created_means_no_cache(small_archive, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(DatasetCacheWarning, match="going on without a cache"):
+        data = load_dataset("cifar10", archive=small_archive, cache_dir=blocker / "cache")
+    assert data.x_train.shape == (30, 32, 32, 3)
+
+
+def test_an_unwritable_cache_folder_means_no_cache(small_archive, tmp_path, monkeypatch):
+    def denied(path, mode="w"):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data_module, "atomic_file", denied)
+    with pytest.warns(DatasetCacheWarning, match="PermissionError"):
+        data = load_dataset("cifar10", archive=small_archive, cache_dir=tmp_path / "cache")
+    assert data.x_train.shape == (30, 32, 32, 3)
+
+
+def test_a_failed_cache_write_leaves_no_temporary_file(small_archive, tmp_path, monkeypatch):
+    def interrupted(file, **arrays):
+        file.write(b"half a cache")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data_module.np, "savez", interrupted)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporary_files_of_killed_writers_are_removed(small_archive, tmp_path):
+    cache = tmp_path / "cache"
+    load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+    cached = _cache_file(cache)
+    dead = _dead_pid()
+    running = temporary_path(cached)  # this process's: still being written
+    # What a decode killed while writing leaves, under its name and labkit 0.1.0's.
+    killed = running.with_name(running.name.replace(f".{os.getpid()}@", f".{dead}@"))
+    legacy = cache / f"{cached.stem}.{dead}.tmp.npz"
+    for path in (killed, legacy, running):
+        path.write_bytes(b"x" * 1000)
+
+    load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+    assert not killed.exists() and not legacy.exists()
+    assert running.exists() and cached.exists()
 
 
 def test_environment_variables_point_to_archive_and_cache(small_archive, tmp_path, monkeypatch):
