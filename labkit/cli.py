@@ -6,19 +6,23 @@ Example:
         --seeds 0-4 -p epochs 10 --out runs/tutorial
     labkit report runs/tutorial --target 0.5
 
-Exit codes: 0 when every run completed, 1 when some did not, 2 for usage errors (nothing ran),
-130 after Ctrl-C (rerun the same command to resume).
+Exit codes: 0 when every run completed, 1 when some did not, 2 for usage errors and a runs folder
+in use by another sweep (nothing ran), 130 after Ctrl-C, SIGTERM or SIGHUP (rerun the same command
+to resume). Every message is one line on stderr, `labkit COMMAND: error: ...`.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import functools
+import math
 import os
-import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 EXIT_OK = 0
 EXIT_RUNS_FAILED = 1
@@ -36,18 +40,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(_show_warning, args.command)
+        try:
+            return args.handler(args)
+        except (ValueError, OSError, ImportError, RuntimeError) as error:
+            _say(f"labkit {args.command}: error: {error}", sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            _say(
+                f"labkit {args.command}: interrupted. Completed runs are kept; "
+                "run the same command again to resume.",
+                sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+
+
+def _show_warning(command: str, message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    _say(f"labkit {command}: warning: {message}", sys.stderr)
+
+
+def _say(text: str, file: IO[str]) -> None:
+    """Prints `text`; once the terminal is gone (hang-up, closed pipe) prints nothing more."""
     try:
-        return args.handler(args)
-    except (ValueError, OSError, ImportError) as error:
-        print(f"labkit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(
-            f"labkit {args.command}: interrupted. Completed runs are kept; "
-            "run the same command again to resume.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        print(text, file=file, flush=True)
+    except (OSError, ValueError):
+        # Later writes, and the flush at exit, go to /dev/null instead of failing again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,29 +140,42 @@ def _add_report_command(commands: argparse._SubParsersAction) -> None:
     report.add_argument("runs_dir", metavar="RUNS_DIR", help="folder of a labkit sweep")
     report.add_argument(
         "--target",
-        type=float,
+        type=_fraction,
         default=0.5,
-        help="validation accuracy counted as reached (default: %(default)s)",
+        help="validation accuracy counted as reached, in (0, 1] (default: %(default)s)",
     )
     report.add_argument("--out", metavar="DIR", help="where the files go (default: RUNS_DIR)")
     report.set_defaults(handler=_report)
 
 
 def _positive(number_type: type) -> Callable[[str], Any]:
-    """An argparse type: a positive `number_type`."""
+    """An argparse type: a positive, finite `number_type` (`nan` and `inf` are refused)."""
+    expected = "a positive int" if number_type is int else "a positive, finite number"
 
     def parse_positive(text: str) -> Any:
-        try:
-            value = number_type(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise argparse.ArgumentTypeError(
-                f"expected a positive {number_type.__name__}. Received: `{text}`"
-            )
+        value = _parse_number(number_type, text)
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"expected {expected}. Received: `{text}`")
         return value
 
     return parse_positive
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1], such as an accuracy to reach."""
+    value = _parse_number(float, text)
+    if value is None or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1]. Received: `{text}`")
+    return value
+
+
+def _parse_number(number_type: type, text: str) -> Any:
+    """`text` as a finite `number_type`, or None."""
+    try:
+        value = number_type(text)
+    except (ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,36 +208,33 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def _sweep(args: argparse.Namespace) -> int:
     from labkit import sweep
 
-    # `kill` or a job scheduler's SIGTERM stops the sweep as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    runs = sweep.plan_sweep(
-        args.notebook, grid_from_args(args), validator=sweep.default_validator(args.notebook)
-    )
-    if args.dry_run:
-        for run in runs:
-            print(run.run_id, run.params)
-        print(f"{len(runs)} runs; nothing executed (--dry-run).")
-        return EXIT_OK
-    records = sweep.run_sweep(
-        args.notebook,
-        runs,
-        args.out,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        kernel_name=args.kernel,
-        scheduler=args.dask_scheduler,
-    )
-    counts = collections.Counter(record["status"] for record in records)
-    print(
+    # `kill`, a job scheduler's SIGTERM or a closed terminal stop the sweep as Ctrl-C does.
+    with sweep.interrupt_on_signals():
+        runs = sweep.plan_sweep(
+            args.notebook, grid_from_args(args), validator=sweep.default_validator(args.notebook)
+        )
+        if args.dry_run:
+            for run in runs:
+                print(run.run_id, run.params)
+            print(f"{len(runs)} runs; nothing executed (--dry-run).")
+            return EXIT_OK
+        records = sweep.run_sweep(
+            args.notebook,
+            runs,
+            args.out,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            scheduler=args.dask_scheduler,
+        )
+    counts = collections.Counter(record.status for record in records)
+    _say(
         f"{len(records)} runs: "
         + ", ".join(f"{count} {status}" for status, count in counts.most_common())
-        + f". Records in {os.path.join(args.out, sweep.SUMMARY_FILE)}"
+        + f". Records in {os.path.join(args.out, sweep.SUMMARY_FILE)}",
+        sys.stdout,
     )
-    return EXIT_OK if counts["completed"] == len(records) else EXIT_RUNS_FAILED
-
-
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    return EXIT_OK if counts[sweep.COMPLETED] == len(records) else EXIT_RUNS_FAILED
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -230,14 +230,14 @@ def test_failed_run_is_recorded_others_complete_and_rerun_resumes(tmp_path):
     records = run_fake_sweep({"fail": ["false", "true"], "epochs": "2"}, tmp_path, jobs=2)
 
     completed, failed = records
-    assert completed["status"] == "completed"
-    assert failed["status"] == "failed"
-    assert failed["error"] == "RuntimeError: Fake training failed on purpose."
-    completed_dir, failed_dir = (tmp_path / record["run_id"] for record in records)
+    assert completed.status == "completed"
+    assert failed.status == "failed"
+    assert failed.error == "RuntimeError: Fake training failed on purpose."
+    completed_dir, failed_dir = (tmp_path / record.run_id for record in records)
     metrics = json.loads((completed_dir / "weightnorm" / "metrics.json").read_text())
     assert metrics["params"]["epochs"] == 2
     assert (completed_dir / "fake_train.ipynb").is_file()
-    assert sweep.read_record(completed_dir)["duration_s"] > 0
+    assert sweep.read_record(completed_dir).duration_s > 0
     threads = str(max(1, os.cpu_count() // 2))  # two runs at once share the cores
     assert json.loads((completed_dir / "threads.json").read_text()) == {
         "OMP_NUM_THREADS": threads,
@@ -254,16 +254,16 @@ def test_failed_run_is_recorded_others_complete_and_rerun_resumes(tmp_path):
     assert (completed_dir / sweep.RECORD_FILE).read_text() == completed_record  # skipped
     assert (completed_dir / "kept.txt").exists()
     assert not (failed_dir / "stale.txt").exists()  # retried in a fresh folder
-    assert [record["status"] for record in rerun] == ["completed", "failed"]
+    assert [record.status for record in rerun] == ["completed", "failed"]
 
 
 @pytest.mark.slow
 def test_run_past_its_timeout_is_stopped_and_recorded(tmp_path):
     (record,) = run_fake_sweep({"sleep": ["600"]}, tmp_path, timeout=2)
 
-    assert record["status"] == "timed_out"
-    assert record["error"] == "The run exceeded its timeout of 2 s."
-    assert record["duration_s"] < 60
+    assert record.status == "timed_out"
+    assert record.error == "The run exceeded its timeout of 2 s."
+    assert record.duration_s < 60
 
 
 @pytest.mark.slow
@@ -280,8 +280,8 @@ def test_sweep_runs_on_a_dask_cluster(tmp_path):
             {"model": ["weightnorm"]}, tmp_path / "runs", scheduler=cluster.scheduler_address
         )
 
-    assert record["status"] == "completed"
-    run_dir = tmp_path / "runs" / record["run_id"]
+    assert record.status == "completed"
+    run_dir = tmp_path / "runs" / record.run_id
     assert sweep.read_record(run_dir) == record
     assert (
         json.loads((run_dir / "weightnorm" / "metrics.json").read_text())["status"] == "completed"

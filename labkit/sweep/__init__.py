@@ -1,0 +1,121 @@
+"""Run a notebook once per combination of parameter values, with papermill.
+
+A sweep expands a grid of parameter values into runs, checks every name and value against the
+notebook's `parameters` cell before anything runs, then executes one papermill process per run,
+several at once, each with its own kernel and a per-run timeout. Each run gets a folder named by a
+stable id derived from its parameters:
+
+    RUNS_DIR/
+        .labkit.lock                   held by the sweep running here: pid, host, start time
+        runs.csv                       one row per run: id, status, duration, error, parameters
+        model=regular,seed=0-1833b3c1/
+            run.json                   params, status, error, duration (final once the run ends)
+            parameters.yaml            what papermill injected, `output_dir` included
+            weight_norm.ipynb          the executed notebook
+            papermill.log              papermill's own output, tracebacks included
+            regular/metrics.json       whatever the notebook writes into `output_dir`
+
+Running the same sweep again resumes it: completed runs are skipped and every other run starts
+again from an empty folder, so files of two attempts never mix.
+
+The package's modules, in the order a batch uses them (a search reuses all but `planning`'s grid):
+
+    parameters    a notebook's parameter types; values parsed to them
+    planning      grids checked and expanded into `Run`s; run ids; seeds
+    records       `RunRecord` and its statuses; `run.json` and `runs.csv`
+    lock          `RunsFolderLock`: one batch per runs folder
+    folder        `RunsFolder`: the lock, runs found by parameters, the summary
+    interrupts    SIGTERM and SIGHUP stop a batch like Ctrl-C
+    execution     one run: a papermill process, its timeout and record
+    executor      `Executor`: submit runs, records as they end, stop
+    local, dask_cluster   the two executors
+    runner        `run_sweep`
+
+Example:
+
+>>> notebook = "notebooks/weight_norm.ipynb"
+>>> runs = plan_sweep(notebook, {"model": ["regular", "weightnorm"], "seed": [0, 1]})
+>>> records = run_sweep(notebook, runs, "runs/sweep", jobs=2, timeout=3600)
+"""
+
+from labkit.sweep.execution import THREAD_VARIABLES, PapermillTask, ProcessGroup, execute_run
+from labkit.sweep.executor import Executor
+from labkit.sweep.folder import RunsFolder
+from labkit.sweep.interrupts import interrupt_on_signals
+from labkit.sweep.local import LocalExecutor
+from labkit.sweep.lock import LOCK_FILE, RunsFolderBusyError, RunsFolderLock
+from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER, notebook_parameters, parse_value
+from labkit.sweep.planning import (
+    MAX_RUNS,
+    Run,
+    check_grid,
+    default_validator,
+    expand_grid,
+    load_grid_file,
+    params_digest,
+    parse_seeds,
+    plan_sweep,
+    run_id,
+)
+from labkit.sweep.records import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    RECORD_FILE,
+    RUNNING,
+    STATUSES,
+    SUMMARY_FILE,
+    TIMED_OUT,
+    RunRecord,
+    read_record,
+    read_records,
+    write_record,
+    write_summary,
+)
+from labkit.sweep.runner import check_timeout, make_executor, notebook_task, run_sweep
+
+__all__ = [
+    "COMPLETED",
+    "FAILED",
+    "INTERRUPTED",
+    "LOCK_FILE",
+    "MAX_RUNS",
+    "OUTPUT_DIR_PARAMETER",
+    "PENDING",
+    "RECORD_FILE",
+    "RUNNING",
+    "STATUSES",
+    "SUMMARY_FILE",
+    "THREAD_VARIABLES",
+    "TIMED_OUT",
+    "Executor",
+    "LocalExecutor",
+    "PapermillTask",
+    "ProcessGroup",
+    "Run",
+    "RunRecord",
+    "RunsFolder",
+    "RunsFolderBusyError",
+    "RunsFolderLock",
+    "check_grid",
+    "check_timeout",
+    "default_validator",
+    "execute_run",
+    "expand_grid",
+    "interrupt_on_signals",
+    "load_grid_file",
+    "make_executor",
+    "notebook_parameters",
+    "notebook_task",
+    "params_digest",
+    "parse_seeds",
+    "parse_value",
+    "plan_sweep",
+    "read_record",
+    "read_records",
+    "run_id",
+    "run_sweep",
+    "write_record",
+    "write_summary",
+]

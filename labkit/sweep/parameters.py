@@ -1,0 +1,137 @@
+"""A notebook's parameters: their types, read from its `parameters` cell, and values parsed to them.
+
+Example:
+
+>>> types = notebook_parameters("notebooks/weight_norm.ipynb")
+>>> parse_value("epochs", "10", types["epochs"])
+10
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import papermill
+
+__all__ = ["OUTPUT_DIR_PARAMETER", "existing_notebook", "notebook_parameters", "parse_value"]
+
+# The parameter a batch run sets to each run's own folder, when the notebook has it.
+OUTPUT_DIR_PARAMETER = "output_dir"
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_EXPECTED = {
+    "bool": "a bool (true/false, yes/no, 1/0)",
+    "int": "an int",
+    "float": "a finite float",
+    "str": "a str",
+}
+
+
+def existing_notebook(notebook: str | os.PathLike) -> Path:
+    """Returns `notebook` as a `Path`, or raises `FileNotFoundError` if it is not a file.
+
+    Example:
+
+    >>> existing_notebook("notebooks/weight_norm.ipynb").name
+    'weight_norm.ipynb'
+    """
+    if not Path(notebook).is_file():
+        raise FileNotFoundError(f"Notebook not found. Received: `notebook={str(notebook)!r}`")
+    return Path(notebook)
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> dict[str, str | None]:
+    """Returns the names of a notebook's parameters mapped to their type.
+
+    The type is the annotation (`epochs: int = 10`) or type comment (`# type: int`) when the
+    `parameters` cell declares one, else the type of the default value; one of "bool", "int",
+    "float", "str", or None when neither says.
+
+    Example:
+
+    >>> notebook_parameters("notebooks/weight_norm.ipynb")["epochs"]
+    'int'
+    """
+    inferred = papermill.inspect_notebook(str(existing_notebook(notebook)))
+    return {name: _parameter_type(parameter) for name, parameter in inferred.items()}
+
+
+def _parameter_type(parameter: Mapping[str, str]) -> str | None:
+    declared = parameter["inferred_type_name"]
+    if declared in _EXPECTED:
+        return declared
+    try:
+        default = ast.literal_eval(parameter["default"])
+    except (ValueError, SyntaxError):
+        return None
+    name = type(default).__name__
+    return name if name in _EXPECTED else None
+
+
+def parse_value(name: str, value: Any, type_name: str | None) -> Any:
+    """Converts a command-line string or YAML value to the parameter's type.
+
+    Strings are parsed (bools accept true/false, yes/no, 1/0); values that are already typed, as
+    YAML gives them, must match. Floats must be finite: `nan` and `inf` are refused. A parameter
+    of unknown type takes a Python literal, or the string.
+
+    Example:
+
+    >>> parse_value("data_init", "no", "bool")
+    False
+    >>> parse_value("learning_rate", "1e-3", "float")
+    0.001
+    """
+    convert = _CONVERTERS.get(type_name, _to_literal)
+    try:
+        return convert(value)
+    except ValueError:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected {_EXPECTED[type_name]}. "
+            f"Received: `{name}={value!r}`"
+        ) from None
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+        return _BOOLEANS[value.strip().lower()]
+    raise ValueError(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(value)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    raise ValueError(value)
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _to_literal(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+_CONVERTERS = {"bool": _to_bool, "int": _to_int, "float": _to_float, "str": _to_str}

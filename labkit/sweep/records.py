@@ -1,0 +1,172 @@
+"""Run records: what happened to each run of a batch, in its folder's `run.json` and `runs.csv`.
+
+A record is written when a run starts (`running`) and again when it ends, atomically, so a reader
+never sees half of one.
+
+Example:
+
+>>> record = read_record("runs/sweep/model=regular,seed=0-1833b3c1")
+>>> record.status, record.duration_s
+('completed', 41.2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from labkit._io import atomic_write
+
+__all__ = [
+    "COMPLETED",
+    "FAILED",
+    "INTERRUPTED",
+    "PENDING",
+    "RECORD_FILE",
+    "RUNNING",
+    "STATUSES",
+    "SUMMARY_FILE",
+    "TIMED_OUT",
+    "RunRecord",
+    "read_record",
+    "read_records",
+    "write_record",
+    "write_summary",
+]
+
+RECORD_FILE = "run.json"
+SUMMARY_FILE = "runs.csv"
+
+PENDING = "pending"  # planned, not started (or never recorded)
+RUNNING = "running"  # started; a record left in this state belongs to a batch that died
+COMPLETED = "completed"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+INTERRUPTED = "interrupted"  # stopped by Ctrl-C, SIGTERM or SIGHUP
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED)
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What happened to one run: its parameters, status, error and timing.
+
+    Example:
+
+    >>> RunRecord("seed=0-843f5ee4", {"seed": 0}).status
+    'pending'
+    """
+
+    run_id: str
+    params: dict[str, Any]
+    status: str = PENDING
+    error: str | None = None
+    notebook: str | None = None
+    host: str | None = None
+    started_at: str | None = None
+    duration_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-ready values, as `run.json` holds them.
+
+        Example:
+
+        >>> RunRecord("seed=0-843f5ee4", {"seed": 0}).to_json()["status"]
+        'pending'
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> RunRecord:
+        """Makes a record from `to_json`'s values; keys it does not know are ignored.
+
+        Example:
+
+        >>> RunRecord.from_json({"run_id": "seed=0-843f5ee4", "params": {"seed": 0}}).status
+        'pending'
+        """
+        if not isinstance(values, Mapping) or not {"run_id", "params"} <= set(values):
+            raise ValueError(f"expected an object with `run_id` and `params`, got {values!r:.80}")
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in fields})
+
+
+def write_record(run_dir: str | os.PathLike, record: RunRecord) -> None:
+    """Writes `record` to `run_dir/run.json` atomically.
+
+    Example:
+
+    >>> write_record("runs/sweep/seed=0-843f5ee4", RunRecord("seed=0-843f5ee4", {"seed": 0}))
+    """
+    text = json.dumps(record.to_json(), indent=2, default=str)
+    atomic_write(Path(run_dir) / RECORD_FILE, text + "\n")
+
+
+def read_record(run_dir: str | os.PathLike) -> RunRecord | None:
+    """Returns a run folder's record, or None if it has none.
+
+    A `run.json` that cannot be read raises `ValueError` naming it.
+
+    Example:
+
+    >>> read_record("runs/sweep/model=regular,seed=0-1833b3c1").status
+    'completed'
+    """
+    path = Path(run_dir) / RECORD_FILE
+    if not path.is_file():
+        return None
+    try:
+        return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Unreadable run record {path}: {error}") from None
+
+
+def read_records(out_dir: str | os.PathLike) -> list[RunRecord]:
+    """Returns the records of every run folder in `out_dir`, by folder name.
+
+    Unreadable records are skipped with a warning that names them.
+
+    Example:
+
+    >>> [record.status for record in read_records("runs/sweep")]
+    ['completed', 'failed']
+    """
+    records = []
+    for path in sorted(Path(out_dir).glob(f"*/{RECORD_FILE}")):
+        try:
+            record = read_record(path.parent)
+        except ValueError as error:
+            warnings.warn(f"{error}; it is left out.", stacklevel=2)
+            continue
+        records.append(dataclasses.replace(record, run_id=path.parent.name))
+    return records
+
+
+def write_summary(out_dir: str | os.PathLike, records: Iterable[RunRecord]) -> Path:
+    """Writes `runs.csv`: one row per run with its id, status, duration, error and parameters.
+
+    Example:
+
+    >>> write_summary("runs/sweep", records)
+    PosixPath('runs/sweep/runs.csv')
+    """
+    rows = [
+        {
+            "run_id": record.run_id,
+            "status": record.status,
+            "duration_s": record.duration_s,
+            "error": record.error,
+            **record.params,
+        }
+        for record in records
+    ]
+    path = Path(out_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, pd.DataFrame(rows).to_csv(index=False))
+    return path

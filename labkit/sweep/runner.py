@@ -1,0 +1,169 @@
+"""`run_sweep`: every planned run not yet completed, executed locally or on Dask, recorded.
+
+Example:
+
+>>> runs = plan_sweep("notebooks/weight_norm.ipynb", {"seed": [0, 1, 2]})
+>>> records = run_sweep("notebooks/weight_norm.ipynb", runs, "runs/seeds", timeout=3600)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm.auto import tqdm
+
+from labkit._checks import is_int, is_number
+from labkit.sweep.dask_cluster import DaskExecutor
+from labkit.sweep.execution import PapermillTask
+from labkit.sweep.executor import Executor
+from labkit.sweep.folder import RunsFolder
+from labkit.sweep.interrupts import interrupt_on_signals
+from labkit.sweep.local import LocalExecutor
+from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER, existing_notebook, notebook_parameters
+from labkit.sweep.planning import Run
+from labkit.sweep.records import COMPLETED, RunRecord
+
+__all__ = ["check_timeout", "make_executor", "notebook_task", "run_sweep"]
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Checks a per-run timeout: None (no limit) or a finite number of seconds > 0.
+
+    Example:
+
+    >>> check_timeout(float("nan"))
+    Traceback (most recent call last):
+    ValueError: `timeout` must be a positive, finite number of seconds or None. Received: ...
+    """
+    if timeout is not None and not (is_number(timeout) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(
+            "`timeout` must be a positive, finite number of seconds or None. "
+            f"Received: `timeout={timeout}`"
+        )
+
+
+def notebook_task(
+    notebook: str | os.PathLike, *, kernel_name: str | None = None, timeout: float | None = None
+) -> PapermillTask:
+    """Checks the options and returns how to execute `notebook` once per run.
+
+    Example:
+
+    >>> notebook_task("notebooks/weight_norm.ipynb", timeout=3600).output_dir_parameter
+    'output_dir'
+    """
+    check_timeout(timeout)
+    notebook = existing_notebook(notebook).resolve()
+    has_output_dir = OUTPUT_DIR_PARAMETER in notebook_parameters(notebook)
+    return PapermillTask(
+        notebook, kernel_name, timeout, OUTPUT_DIR_PARAMETER if has_output_dir else None
+    )
+
+
+def make_executor(
+    task: PapermillTask, out_dir: Path, *, jobs: int, scheduler: str | None = None
+) -> Executor:
+    """A `DaskExecutor` on `scheduler` when given, else a `LocalExecutor` running `jobs` at once.
+
+    Example:
+
+    >>> with make_executor(task, Path("runs/sweep"), jobs=2) as executor:
+    ...     records = list(executor.run_all(runs))
+    """
+    if scheduler:
+        return DaskExecutor(task, out_dir, scheduler)
+    return LocalExecutor(task, out_dir, jobs)
+
+
+def run_sweep(
+    notebook: str | os.PathLike,
+    runs: Iterable[Run],
+    out_dir: str | os.PathLike,
+    *,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    kernel_name: str | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> list[RunRecord]:
+    """Executes every run not yet completed, `jobs` at a time, and returns all runs' records.
+
+    Each run is its own papermill process and kernel, ended after `timeout` seconds; with N runs
+    at once, each gets `OMP_NUM_THREADS` and `TF_NUM_INTRAOP_THREADS` = cores // N. A run that
+    fails or times out is recorded with its error and the others go on.
+
+    The runs folder belongs to this sweep while it runs: another sweep into it fails at once
+    (`RunsFolderBusyError`, naming this one). A run completed earlier, by any sweep whose
+    parameter values were the same, is skipped; any other run starts again from an empty folder.
+    Ctrl-C, SIGTERM and SIGHUP end the running processes, record them as interrupted, write
+    `runs.csv` and re-raise KeyboardInterrupt; completed runs stay. `runs.csv` lists every run
+    in the folder, this sweep's first.
+
+    With `scheduler` (a Dask scheduler address) the runs execute on that cluster's workers, as
+    many at once as they have threads (`jobs` is for local runs), and their files are copied back,
+    so no shared filesystem is needed; workers need labkit and what the notebook imports.
+
+    Example:
+
+    >>> runs = plan_sweep("notebooks/weight_norm.ipynb", {"seed": [0, 1, 2]})
+    >>> records = run_sweep("notebooks/weight_norm.ipynb", runs, "runs/seeds", timeout=3600)
+    >>> [record.status for record in records]
+    ['completed', 'completed', 'completed']
+    """
+    if jobs is not None and not (is_int(jobs) and jobs >= 1):
+        raise ValueError(f"`jobs` must be a positive integer. Received: `jobs={jobs}`")
+    task = notebook_task(notebook, kernel_name=kernel_name, timeout=timeout)
+    out_dir = Path(out_dir).resolve()
+    runs = list(runs)
+    with interrupt_on_signals(), RunsFolder(out_dir) as folder:
+        runs = [folder.place(run) for run in runs]
+        pending = [run for run in runs if not folder.is_completed(run)]
+        for run in pending:
+            folder.clear(run)
+        stream = _LossyStream(sys.stderr)
+        bar = tqdm(
+            total=len(runs),
+            initial=len(runs) - len(pending),
+            desc="sweep",
+            unit="run",
+            file=stream,
+            disable=not progress,
+        )
+        try:
+            if pending:
+                jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
+                with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
+                    for record in executor.run_all(pending):
+                        bar.update()
+                        if record.status != COMPLETED:
+                            bar.write(f"{record.run_id}: {record.status}: {record.error}", stream)
+        finally:
+            records = [folder.record(run) or RunRecord(run.run_id, run.params) for run in runs]
+            folder.write_summary(records)
+            bar.close()
+    return records
+
+
+class _LossyStream:
+    """A text stream whose writes are dropped once its terminal is gone (hang-up, closed pipe):
+    losing the terminal must not stop the sweep from recording its runs."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
