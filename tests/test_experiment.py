@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +19,7 @@ from labkit.experiment import (
     tutorial_runs,
     validate_notebook_parameters,
 )
+from labkit.params import MAX_SEED
 from labkit.weightnorm import WeightNormalization
 
 TINY = {"epochs": 3, "batch_size": 50, "train_limit": 0, "test_limit": 0}
@@ -50,6 +53,8 @@ def tiny_data() -> Dataset:
         ({"seed": -3}, "`seed=-3`"),
         ({"train_limit": 5}, "`train_limit=5`"),
         ({"output_dir": 3}, "`output_dir=3`"),
+        ({"seed": 2**32}, "`seed=4294967296`"),  # Keras' seeding takes 32 bits only
+        ({"init_style": "keras"}, "`init_style='keras'`"),
     ],
 )
 def test_bad_values_raise_one_line_naming_the_parameter(changes, received):
@@ -59,6 +64,43 @@ def test_bad_values_raise_one_line_naming_the_parameter(changes, received):
     message = str(error.value)
     assert message.startswith(f"Invalid value for `{name}`: expected ")
     assert message.endswith(f"Received: {received}") and "\n" not in message
+
+
+def test_the_largest_seed_trains(tiny_data):
+    params = ExperimentParams(seed=MAX_SEED, **{**TINY, "epochs": 1})
+    assert run_experiment(params, data=tiny_data).status == "completed"
+
+
+@pytest.fixture
+def no_data_loading(monkeypatch):
+    def fail(self):
+        raise AssertionError("the data should not have been loaded")
+
+    monkeypatch.setattr(ExperimentParams, "load_data", fail)
+
+
+def test_an_output_dir_that_is_a_file_fails_before_loading_data(tmp_path, no_data_loading):
+    taken = tmp_path / "results.txt"
+    taken.write_text("not a folder")
+    for output_dir in (taken, taken / "runs"):
+        params = ExperimentParams(output_dir=str(output_dir), **TINY)
+        with pytest.raises(
+            ValueError, match=rf"\({taken} is not a folder\)\. Received: `output_dir="
+        ):
+            run_experiment(params)
+        with pytest.raises(ValueError, match="Invalid value for `output_dir`"):
+            run_experiments([params])
+
+
+def test_an_unwritable_output_dir_fails_before_loading_data(tmp_path, monkeypatch, no_data_loading):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    # Tests may run as root, which may write anywhere: the permission bits are simulated.
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
+    params = ExperimentParams(output_dir=str(locked / "runs"), **TINY)
+    with pytest.raises(ValueError, match=f"{locked} is not writable"):
+        run_experiment(params)
+    assert not (locked / "runs").exists()  # validation creates nothing
 
 
 def test_unknown_names_list_the_valid_ones():
