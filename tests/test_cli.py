@@ -1,10 +1,14 @@
 """Tests for the `labkit` command line, in process and as `python -m labkit`."""
 
+import fcntl
 import json
 import os
+import pty
 import signal
+import socket
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -62,7 +66,17 @@ def test_sweep_rejects_bad_grids_in_one_line_before_running(args, message, tmp_p
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--jobs", "0"), ("--jobs", "two"), ("--timeout", "-5")]
+    ("option", "value"),
+    [
+        ("--jobs", "0"),
+        ("--jobs", "two"),
+        ("--jobs", "1e3"),
+        ("--timeout", "-5"),
+        ("--timeout", "0"),
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--timeout", "1e999"),
+    ],
 )
 def test_sweep_rejects_bad_options_as_usage_errors(option, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -70,6 +84,41 @@ def test_sweep_rejects_bad_options_as_usage_errors(option, value, capsys):
 
     assert exit_info.value.code == cli.EXIT_USAGE
     assert f"argument {option}: expected a positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-0.5", "1.5", "high"])
+def test_report_rejects_targets_that_are_not_an_accuracy(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["report", str(tmp_path), "--target", value])
+
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert f"argument --target: expected a number in (0, 1]. Received: `{value}`" in (
+        capsys.readouterr().err
+    )
+
+
+def test_sweep_with_a_broken_grid_file_is_a_one_line_usage_error(tmp_path, capsys):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("model: [regular, weightnorm\nseed: 0\n")
+
+    exit_code = cli.main(["sweep", FAKE_NOTEBOOK, "--grid", str(grid_file), "--out", "runs"])
+
+    stderr = capsys.readouterr().err
+    assert exit_code == cli.EXIT_USAGE
+    assert stderr.startswith("labkit sweep: error: The grid file is not valid YAML: ")
+    assert str(grid_file) in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_sweep_into_a_file_is_a_one_line_usage_error(tmp_path, capsys):
+    (tmp_path / "runs").touch()
+
+    exit_code = cli.main(["sweep", FAKE_NOTEBOOK, "--out", str(tmp_path / "runs")])
+
+    stderr = capsys.readouterr().err
+    assert exit_code == cli.EXIT_USAGE
+    assert "must be a writable folder" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_dry_run_lists_the_runs_and_runs_nothing(tmp_path, capsys):
@@ -162,7 +211,9 @@ def statuses(runs_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "kill", "hangup"]
+)
 def test_stopping_keeps_completed_runs_and_marks_the_others_interrupted(stop_signal, tmp_path):
     runs_dir = tmp_path / "runs"
     args = ["sweep", FAKE_NOTEBOOK, "-p", "sleep", "0,600", "--jobs", "2", "--kernel", "python3"]
@@ -188,4 +239,79 @@ def test_stopping_keeps_completed_runs_and_marks_the_others_interrupted(stop_sig
         "interrupted",
     ]
     kernel = int((sleeping_dir / "kernel.pid").read_text())
+    wait_for(lambda: not process_is_running(kernel), timeout=10)
+
+
+def labkit_env():
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+@pytest.mark.slow
+def test_a_second_sweep_into_a_busy_folder_fails_at_once_and_touches_nothing(tmp_path):
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", FAKE_NOTEBOOK, "-p", "sleep", "600", "--kernel", "python3"]
+    first = labkit(*args, "--out", str(runs_dir))
+    try:
+        wait_for(lambda: statuses(runs_dir) == ["running"])
+        (run_dir,) = [path for path in runs_dir.iterdir() if path.is_dir()]
+        wait_for(lambda: (run_dir / "kernel.pid").exists())
+        kernel = int((run_dir / "kernel.pid").read_text())
+
+        exit_code, _, stderr = finish(labkit(*args, "--out", str(runs_dir)))
+
+        assert exit_code == cli.EXIT_USAGE
+        assert stderr.startswith("labkit sweep: error: Another sweep is running in this runs")
+        assert f"(pid {first.pid} on host {socket.gethostname()}, started " in stderr
+        assert len(stderr.strip().splitlines()) == 1
+        assert statuses(runs_dir) == ["running"]  # the running run was not deleted or restarted
+        assert process_is_running(kernel)
+    finally:
+        first.terminate()
+    exit_code, _, _ = finish(first, timeout=30)
+    assert exit_code == cli.EXIT_INTERRUPTED
+    assert statuses(runs_dir) == ["interrupted"]
+    assert not (runs_dir / sweep.LOCK_FILE).exists()
+
+
+def become_controlled_by_the_terminal():
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.slow
+def test_closing_the_terminal_stops_the_runs_and_records_them(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    runs_dir = tmp_path / "runs"
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "sweep", FAKE_NOTEBOOK, "-p", "sleep", "0,600"]
+        + ["--jobs", "2", "--kernel", "python3", "--out", str(runs_dir)],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=labkit_env(),
+        start_new_session=True,  # a session of its own, whose controlling terminal is the pty
+        preexec_fn=become_controlled_by_the_terminal,
+    )
+    os.close(terminal)
+    try:
+        wait_for(lambda: statuses(runs_dir) == ["completed", "running"])
+        sleeping_dir = next(runs_dir.glob("sleep=600.0-*"))
+        wait_for(lambda: (sleeping_dir / "kernel.pid").exists())
+        kernel = int((sleeping_dir / "kernel.pid").read_text())
+        papermill = psutil.Process(kernel).ppid()
+
+        os.close(controller)  # the terminal window closes: SIGHUP, and writes fail from now on
+        assert process.wait(timeout=30) == cli.EXIT_INTERRUPTED
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert statuses(runs_dir) == ["completed", "interrupted"]
+    summary = pd.read_csv(runs_dir / sweep.SUMMARY_FILE)
+    assert sorted(summary["status"]) == ["completed", "interrupted"]
+    assert not (runs_dir / sweep.LOCK_FILE).exists()
+    wait_for(lambda: not process_is_running(papermill), timeout=10)
     wait_for(lambda: not process_is_running(kernel), timeout=10)

@@ -67,6 +67,9 @@ def test_parse_value_converts_to_the_parameter_type(value, type_name, expected):
         ("maybe", "bool"),
         (2, "bool"),
         ("fast", "float"),
+        ("nan", "float"),
+        ("-inf", "float"),
+        (float("inf"), "float"),
         (False, "str"),
     ],
 )
@@ -87,6 +90,18 @@ def test_parse_seeds(text, expected):
 def test_parse_seeds_rejects_other_text(text):
     with pytest.raises(ValueError, match="Invalid seeds"):
         sweep.parse_seeds(text)
+
+
+def test_parse_seeds_refuses_a_range_too_large_to_be_meant():
+    with pytest.raises(ValueError, match=rf"expected at most {sweep.MAX_RUNS} seeds"):
+        sweep.parse_seeds("0-1000000000000")  # fails at once instead of filling the memory
+
+
+def test_plan_sweep_refuses_a_grid_too_large_to_be_meant():
+    grid = {"seed": list(range(1000)), "epochs": list(range(1, 1001))}
+
+    with pytest.raises(ValueError, match=r"at most 100000 runs\. Received: a grid of 1000000 runs"):
+        sweep.plan_sweep(FAKE_NOTEBOOK, grid)
 
 
 def test_expand_grid_varies_the_last_name_fastest():
@@ -137,6 +152,23 @@ def test_load_grid_file_needs_a_mapping(tmp_path):
 
     with pytest.raises(ValueError, match="must map parameter names to values"):
         sweep.load_grid_file(grid_file)
+
+
+@pytest.mark.parametrize(
+    "text", ["model: [regular, weightnorm\nseed: 0\n", "model: regular\n  epochs: 2\n", "\tx: 1"]
+)
+def test_load_grid_file_names_the_file_and_the_yaml_error_in_one_line(text, tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(text)
+
+    with pytest.raises(ValueError) as error:
+        sweep.load_grid_file(grid_file)
+
+    message = str(error.value)
+    assert message.startswith("The grid file is not valid YAML: ")
+    assert "(line " in message
+    assert message.endswith(f"Received: `grid={str(grid_file)!r}`")
+    assert len(message.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -223,6 +255,36 @@ def test_importing_sweep_does_not_import_dask():
 def test_run_sweep_rejects_bad_options(tmp_path):
     with pytest.raises(ValueError, match=r"`jobs` must be a positive integer\. Received: `jobs=0`"):
         sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path, jobs=0)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "60"])
+def test_run_sweep_rejects_timeouts_that_are_not_a_positive_finite_number(timeout, tmp_path):
+    with pytest.raises(ValueError, match=r"`timeout` must be a positive, finite number"):
+        sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path, timeout=timeout)
+
+
+def test_run_sweep_rejects_a_runs_folder_it_cannot_write(tmp_path):
+    (tmp_path / "file").touch()
+
+    with pytest.raises(ValueError, match=r"must be a writable folder \(.*/file is not a folder\)"):
+        sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path / "file" / "runs")
+
+
+@pytest.mark.slow
+def test_resuming_finds_runs_whatever_else_varied_and_summary_keeps_every_run(tmp_path):
+    first = run_fake_sweep({"epochs": ["1", "2"]}, tmp_path, jobs=2)
+    record_file = tmp_path / first[0].run_id / sweep.RECORD_FILE
+    before = record_file.read_text()
+
+    (again,) = run_fake_sweep({"epochs": ["1"]}, tmp_path)  # epochs no longer varies
+
+    assert again == first[0]
+    assert record_file.read_text() == before  # found and skipped, not run again
+    summary = pd.read_csv(tmp_path / sweep.SUMMARY_FILE)
+    assert summary[["run_id", "epochs"]].values.tolist() == [
+        [first[0].run_id, 1],
+        [first[1].run_id, 2],
+    ]
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from typing import IO, Any
 from tqdm.auto import tqdm
 
 from labkit._checks import is_int, is_number
+from labkit._io import writable_dir_problem
 from labkit.sweep.dask_cluster import DaskExecutor
 from labkit.sweep.execution import PapermillTask
 from labkit.sweep.executor import Executor
@@ -119,6 +120,11 @@ def run_sweep(
     if jobs is not None and not (is_int(jobs) and jobs >= 1):
         raise ValueError(f"`jobs` must be a positive integer. Received: `jobs={jobs}`")
     task = notebook_task(notebook, kernel_name=kernel_name, timeout=timeout)
+    problem = writable_dir_problem(out_dir)
+    if problem:
+        raise ValueError(
+            f"The runs folder must be a writable folder ({problem}). Received: `out_dir={str(out_dir)!r}`"
+        )
     out_dir = Path(out_dir).resolve()
     runs = list(runs)
     with interrupt_on_signals(), RunsFolder(out_dir) as folder:

@@ -1,0 +1,106 @@
+"""Tests for labkit.sweep.folder and records: runs found by their parameters, whatever their
+folder's label says; completed runs never removed; runs.csv lists every run in the folder."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from labkit.sweep import (
+    COMPLETED,
+    FAILED,
+    RECORD_FILE,
+    SUMMARY_FILE,
+    Run,
+    RunRecord,
+    RunsFolder,
+    params_digest,
+    read_record,
+    run_id,
+    write_record,
+)
+
+
+def old_record(folder, params, status=COMPLETED):
+    """A run.json as labkit 0.1.0's sweep wrote it (a plain dict)."""
+    folder.mkdir(parents=True)
+    record = {
+        "run_id": folder.name,
+        "status": status,
+        "error": None,
+        "params": params,
+        "notebook": "fake_train.ipynb",
+        "host": "lab1",
+        "started_at": "2025-01-31T12:00:00+00:00",
+        "duration_s": 3.5,
+    }
+    (folder / RECORD_FILE).write_text(json.dumps(record, indent=2))
+
+
+def test_a_run_is_found_by_its_parameters_whatever_its_label(tmp_path):
+    # `-p epochs 1,2` made `epochs=1-<digest>`; `-p epochs 1` alone plans `<digest>`.
+    old_record(tmp_path / run_id({"epochs": 1}, ["epochs"]), {"epochs": 1})
+    planned = Run(run_id({"epochs": 1}), {"epochs": 1})
+    assert planned.run_id == params_digest({"epochs": 1})
+
+    with RunsFolder(tmp_path) as folder:
+        placed = folder.place(planned)
+        assert placed == Run(f"epochs=1-{planned.run_id}", {"epochs": 1})
+        assert folder.is_completed(placed)
+        assert folder.place(Run("epochs=3-x", {"epochs": 3})).run_id == "epochs=3-x"  # new
+
+
+def test_a_completed_folder_is_preferred_and_never_cleared(tmp_path):
+    old_record(tmp_path / "stale-attempt", {"seed": 0}, status=FAILED)
+    old_record(tmp_path / "seed=0-done", {"seed": 0})
+
+    with RunsFolder(tmp_path) as folder:
+        run = folder.place(Run("seed=0-new", {"seed": 0}))
+        assert run.run_id == "seed=0-done"
+        with pytest.raises(ValueError, match="A completed run is never removed"):
+            folder.clear(run)
+        folder.clear(Run("stale-attempt", {"seed": 0}))
+
+    assert (tmp_path / "seed=0-done" / RECORD_FILE).is_file()
+    assert not (tmp_path / "stale-attempt").exists()
+
+
+def test_an_unreadable_record_stops_the_sweep_naming_it(tmp_path):
+    (tmp_path / "seed=0-x").mkdir()
+    (tmp_path / "seed=0-x" / RECORD_FILE).write_text('{"run_id": "seed=0-x", "sta')
+
+    with pytest.warns(UserWarning, match="Unreadable run record"):
+        folder = RunsFolder(tmp_path)
+        folder.open()  # indexing the folder skips it, with a warning
+    with pytest.raises(ValueError, match=r"Unreadable run record .*seed=0-x/run.json.*Delete"):
+        folder.is_completed(Run("seed=0-x", {"seed": 0}))
+    folder.close()
+
+    assert (tmp_path / "seed=0-x" / RECORD_FILE).exists()  # left for the user to look at
+
+
+def test_summary_lists_every_run_in_the_folder_this_sweeps_first(tmp_path):
+    old_record(tmp_path / "b-earlier", {"epochs": 2})
+    old_record(tmp_path / "a-earlier", {"epochs": 3}, status=FAILED)
+    this_sweep = [RunRecord("c-now", {"epochs": 1}, status=COMPLETED, duration_s=1.0)]
+
+    with RunsFolder(tmp_path) as folder:
+        folder.write_summary(this_sweep)
+
+    summary = pd.read_csv(tmp_path / SUMMARY_FILE)
+    assert summary[["run_id", "status", "epochs"]].values.tolist() == [
+        ["c-now", "completed", 1],
+        ["a-earlier", "failed", 3],
+        ["b-earlier", "completed", 2],
+    ]
+
+
+def test_record_round_trips_and_reads_old_records(tmp_path):
+    record = RunRecord("seed=0-1", {"seed": 0}, status=FAILED, error="RuntimeError: no")
+    (tmp_path / "new").mkdir()
+    write_record(tmp_path / "new", record)
+    old_record(tmp_path / "old", {"seed": 1})
+
+    assert read_record(tmp_path / "new") == record
+    assert read_record(tmp_path / "old").duration_s == 3.5
+    assert read_record(tmp_path / "missing") is None
