@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from labkit.data import Dataset
 from labkit.notebook_contract import notebook_runs, tutorial_runs, validate_notebook_parameters
 from labkit.params import ExperimentParams
 from labkit.results import RunResult, library_versions
+
+if TYPE_CHECKING:
+    from labkit.batches import ShuffledBatches
 
 __all__ = [
     "run_experiment",
@@ -64,6 +67,7 @@ def run_experiment(
     """
     import keras
 
+    from labkit.batches import ShuffledBatches
     from labkit.models import build_convnet
     from labkit.recording import EpochRecorder
     from labkit.weightnorm import data_init
@@ -79,6 +83,7 @@ def run_experiment(
         num_classes=data.num_classes,
         input_shape=data.input_shape,
         data_init=params.data_init,
+        init_style=params.init_style,
     )
     optimizer = keras.optimizers.get(
         {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}}
@@ -94,18 +99,16 @@ def run_experiment(
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)
     start = time.perf_counter()
+    # A fresh seeded order every epoch, the same on every backend (`fit(shuffle=True)` on
+    # arrays replays one order in every epoch under a global seed on TensorFlow).
+    batches = ShuffledBatches(data.x_train, data.y_train, params.batch_size, seed=params.seed)
     try:
         if params.weight_norm and params.data_init:
-            init_rng = np.random.default_rng(params.seed)
-            size = min(DATA_INIT_EXAMPLES, len(data.x_train))
-            data_init(model, data.x_train[init_rng.choice(len(data.x_train), size, replace=False)])
+            data_init(model, _data_init_batch(params, data, batches))
         model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=params.batch_size,
+            **batches.fit_arguments(params.epochs),
             epochs=params.epochs,
             validation_data=(data.x_test, data.y_test),
-            shuffle=True,
             callbacks=[recorder, *callbacks],
             verbose=verbose,
         )
@@ -125,6 +128,18 @@ def run_experiment(
         if folder is not None:
             result.save(folder)
     return result
+
+
+def _data_init_batch(params: ExperimentParams, data: Dataset, batches: ShuffledBatches):
+    """The examples the data-dependent init sees.
+
+    tfa initializes on the first training batch, inside the first step; `"tfa"` uses that
+    same batch. The paper's style uses `DATA_INIT_EXAMPLES` examples drawn with the seed.
+    """
+    if params.init_style == "tfa":
+        return batches[0][0]
+    size = min(DATA_INIT_EXAMPLES, len(data.x_train))
+    return data.x_train[np.random.default_rng(params.seed).choice(len(data.x_train), size, False)]
 
 
 def run_experiments(
