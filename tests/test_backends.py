@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULE = "tests/test_weightnorm.py"
+# Everything whose behaviour must not depend on the backend.
+MODULES = ["tests/test_weightnorm.py", "tests/test_batches.py"]
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -25,7 +26,7 @@ def test_weightnorm_module_passes_on_backend(backend):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", MODULE, "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *MODULES, "-q", "-p", "no:cacheprovider"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -33,5 +34,5 @@ def test_weightnorm_module_passes_on_backend(backend):
         timeout=900,
     )
     assert result.returncode == 0, (
-        f"{MODULE} failed under KERAS_BACKEND={backend}:\n{result.stdout}\n{result.stderr}"
+        f"{MODULES} failed under KERAS_BACKEND={backend}:\n{result.stdout}\n{result.stderr}"
     )
