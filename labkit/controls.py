@@ -14,17 +14,17 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import threading
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from labkit._checks import check, is_int
 from labkit.data import Dataset
-from labkit.experiment import run_experiment
 from labkit.live import LivePlot, resolve_mode
-from labkit.notebook_contract import MODEL_CHOICES, notebook_runs
-from labkit.params import DATA_FIELDS, OPTIMIZERS, ExperimentParams
+from labkit.notebook_contract import MODEL_CHOICES, NOTEBOOK_DEFAULTS, notebook_runs
+from labkit.panel_controller import PanelController
+from labkit.params import INIT_STYLES, OPTIMIZERS, ExperimentParams
 from labkit.results import RunResult
 
 __all__ = ["ControlPanel", "show_panel", "PANEL_PARAMETERS"]
@@ -38,30 +38,35 @@ PANEL_PARAMETERS = {
     "learning_rate": "learning rate",
     "optimizer": "optimizer",
     "data_init": "data-dependent init (WeightNorm)",
+    "init_style": "init style (data init)",
     "seed": "seed",
     "train_limit": "training images",
 }
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ExperimentParams)} | {"model": "both"}
 _BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 _TRAIN_SIZES = (1000, 2000, 5000, 10_000, 20_000)
+# Powers of ten the learning-rate slider spans at least (ExperimentParams allows up to 10).
+_LEARNING_RATE_EXPONENTS = (-6, 1)
 _INTERACTIVE_MODES = ("widget", "display")
 
 
 class ControlPanel:
     """Sliders and dropdowns for the tutorial's hyperparameters, with Train and Stop buttons.
 
+    The widgets over a `PanelController`, which trains in the background and stops.
+
     Args:
         values: The notebook's parameter values (names as in its `parameters` cell); the
-            controls start from them and the other values are used as they are.
+            controls start from them and the other values are used as they are. A value a
+            control cannot hold as it is (a learning rate of 0, 2.5 epochs) raises `ValueError`
+            rather than being changed.
         data: A loaded `Dataset` (one-hot labels) matching `values`, reused while the
             dataset, subset and seed stay the same.
         live: The `LivePlot` to train into; by default one made for `mode`, shown in the panel.
         mode: Live mode of the default `LivePlot` (see `labkit.live.resolve_mode`).
 
     Attributes:
-        results: The `RunResult` of each run of the last Train, by run name; a stopped run
-            is kept with `status="stopped"`.
-        message: The message the panel shows (plain text).
+        controller: The `PanelController` that trains.
+        controls: The widget of each parameter in `PANEL_PARAMETERS`.
 
     Example:
 
@@ -80,20 +85,15 @@ class ControlPanel:
     ):
         import ipywidgets as widgets
 
-        self.defaults = {**_DEFAULTS, **values}
+        self.defaults = {**NOTEBOOK_DEFAULTS, **values}
+        self.controls = _make_controls(self.defaults)
         if live is None:
             resolved = resolve_mode(mode)
             live = LivePlot(mode=resolved, title="Panel runs, live", display=resolved != "widget")
-        self.live = live
-        self.results: dict[str, RunResult] = {}
-        self.message = ""
-        self._data: dict[tuple, Dataset] = {}
+        self.controller = PanelController(live, on_message=self._show, on_busy=self._set_busy)
         if data is not None:
-            self._data[_data_key(self.defaults)] = data
-        self._thread: threading.Thread | None = None
-        self._stop_requested = False
+            self.controller.keep_data(self.defaults, data)
 
-        self.controls = _make_controls(self.defaults)
         self.train_button = widgets.Button(description="Train", button_style="success", icon="play")
         self.stop_button = widgets.Button(
             description="Stop", button_style="danger", icon="stop", disabled=True
@@ -114,9 +114,24 @@ class ControlPanel:
         self.widget = widgets.VBox(children)
 
     @property
+    def live(self) -> LivePlot:
+        """The `LivePlot` the runs draw into."""
+        return self.controller.live
+
+    @property
+    def results(self) -> dict[str, RunResult]:
+        """The `RunResult` of each run of the last Train, by run name (stopped runs kept)."""
+        return self.controller.results
+
+    @property
+    def message(self) -> str:
+        """The message the panel shows (plain text)."""
+        return self.controller.message
+
+    @property
     def running(self) -> bool:
         """Whether a background training is in progress."""
-        return self._thread is not None and self._thread.is_alive()
+        return self.controller.running
 
     def values(self) -> dict[str, Any]:
         """The notebook's values with the controls' current values applied.
@@ -146,29 +161,21 @@ class ControlPanel:
     def train(self, wait: bool = False) -> None:
         """Trains the chosen ConvNets into the figure: in a background thread, or here if `wait`.
 
+        Invalid values show as a message in the panel instead.
+
         Example:
 
         >>> panel.train()  # returns at once; the Stop button works meanwhile
         """
         if self.running:
-            self._say("Training is already running: press Stop first.", error=True)
+            self.controller.say("Training is already running: press Stop first.", error=True)
             return
         try:
             runs = self.runs()
         except ValueError as error:
-            self._say(str(error), error=True)
+            self.controller.say(str(error), error=True)
             return
-        self._stop_requested = False
-        self.live.stop_event.clear()
-        self.results = {}
-        self._set_busy(True)
-        if wait:
-            self._train(runs)
-        else:
-            self._thread = threading.Thread(
-                target=self._train, args=(runs,), name="labkit-panel-training", daemon=True
-            )
-            self._thread.start()
+        self.controller.train(runs, wait=wait)
 
     def stop(self) -> None:
         """Ends the running training after the current batch; later runs do not start.
@@ -179,11 +186,7 @@ class ControlPanel:
         >>> panel.results["regular"].status
         'stopped'
         """
-        if not self.running:
-            return
-        self._stop_requested = True
-        self.live.stop()
-        self._say("Stopping after the current batch…")
+        self.controller.stop()
 
     def join(self, timeout: float | None = None) -> None:
         """Waits for a background training to end.
@@ -193,31 +196,7 @@ class ControlPanel:
         >>> panel.train()
         >>> panel.join(timeout=600)
         """
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _train(self, runs: Sequence[ExperimentParams]) -> None:
-        try:
-            self._say("Loading data…")
-            data = self._load(runs[0])
-            for params in runs:
-                if self._stop_requested:
-                    break
-                self._say(f"Training {self.live.spec.label(params.run_name)}…")
-                self.results[params.run_name] = run_experiment(
-                    params, callbacks=[self.live], data=data
-                )
-            self._say(_summary(self.results, self._stop_requested))
-        except Exception as error:
-            self._say(f"{type(error).__name__}: {error}", error=True)
-        finally:
-            self._set_busy(False)
-
-    def _load(self, params: ExperimentParams) -> Dataset:
-        key = _data_key(params.to_dict())
-        if key not in self._data:
-            self._data = {key: params.load_data()}
-        return self._data[key]
+        self.controller.join(timeout)
 
     def _set_busy(self, busy: bool) -> None:
         self.train_button.disabled = busy
@@ -225,8 +204,7 @@ class ControlPanel:
         for control in self.controls.values():
             control.disabled = busy
 
-    def _say(self, message: str, error: bool = False) -> None:
-        self.message = message
+    def _show(self, message: str, error: bool) -> None:
         color = "#d62728" if error else "inherit"
         self.status.value = f'<span style="color:{color}">{html.escape(message)}</span>'
 
@@ -268,37 +246,73 @@ def show_panel(
 
 
 def _make_controls(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One widget per panel parameter, holding the notebook's value exactly (else `ValueError`)."""
     import ipywidgets as widgets
+    from traitlets import TraitError
 
     look = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="auto")}
     slider = {**look, "continuous_update": False}
-    epochs, seed = values["epochs"], values["seed"]
     kinds = {
         "model": (widgets.Dropdown, {"options": _with(MODEL_CHOICES, values["model"]), **look}),
-        "epochs": (widgets.IntSlider, {"min": min(1, epochs), "max": max(20, epochs), **slider}),
+        "epochs": (widgets.IntSlider, {**_spanning(values["epochs"], 1, 20), **slider}),
         "batch_size": (
             widgets.SelectionSlider,
             {"options": _with(_BATCH_SIZES, values["batch_size"], sort=True), **slider},
         ),
         "learning_rate": (
             widgets.FloatLogSlider,
-            {"base": 10, "min": -5, "max": 1, "step": 0.1, "readout_format": ".1e", **slider},
+            {**_exponent_range(values["learning_rate"]), "base": 10, "step": 0.1, **slider},
         ),
         "optimizer": (
             widgets.Dropdown,
             {"options": _with(OPTIMIZERS, values["optimizer"]), **look},
         ),
         "data_init": (widgets.Checkbox, {"indent": False}),
-        "seed": (widgets.IntSlider, {"min": min(0, seed), "max": max(9, seed), **slider}),
+        "init_style": (
+            widgets.Dropdown,
+            {"options": _with(INIT_STYLES, values["init_style"]), **look},
+        ),
+        "seed": (widgets.IntSlider, {**_spanning(values["seed"], 0, 9), **slider}),
         "train_limit": (
             widgets.SelectionSlider,
             {"options": _train_size_options(values["train_limit"]), **slider},
         ),
     }
-    return {
-        name: kind(value=values[name], description=PANEL_PARAMETERS[name], **options)
-        for name, (kind, options) in kinds.items()
-    }
+    controls = {}
+    for name, (kind, options) in kinds.items():
+        try:
+            control = kind(value=values[name], description=PANEL_PARAMETERS[name], **options)
+        except TraitError:  # a value of a type the widget refuses (a string for a slider)
+            control = None
+        shown = getattr(control, "value", None)
+        expected = f"a value its {kind.__name__} can hold unchanged (it would show {shown!r})"
+        check(name, values[name], control is not None and _same(shown, values[name]), expected)
+        controls[name] = control
+    return controls
+
+
+def _same(shown: Any, value: Any) -> bool:
+    """Whether a widget shows `value` itself, not a converted one (`True` for 1, 2 for 2.0)."""
+    same_kind = isinstance(shown, bool) == isinstance(value, bool)
+    return shown == value and same_kind and (is_int(value) or not is_int(shown))
+
+
+def _spanning(value: Any, low: int, high: int) -> dict[str, int]:
+    """An integer slider's range: `low` to `high`, widened to hold `value`."""
+    return (
+        {"min": min(low, value), "max": max(high, value)}
+        if is_int(value)
+        else {"min": low, "max": high}
+    )
+
+
+def _exponent_range(rate: Any) -> dict[str, float]:
+    """The log slider's range: `_LEARNING_RATE_EXPONENTS`, widened to hold `rate`."""
+    low, high = _LEARNING_RATE_EXPONENTS
+    if isinstance(rate, (int, float)) and 0 < rate < math.inf:
+        exponent = math.log10(rate)
+        low, high = min(low, math.floor(exponent)), max(high, math.ceil(exponent))
+    return {"min": low, "max": high}
 
 
 def _with(choices: Sequence, value, sort: bool = False) -> tuple:
@@ -310,19 +324,3 @@ def _with(choices: Sequence, value, sort: bool = False) -> tuple:
 def _train_size_options(value: int) -> list[tuple[str, int]]:
     sizes = sorted(set(_with(_TRAIN_SIZES, value)) - {0})
     return [(f"{size:,}", size) for size in sizes] + [("all", 0)]
-
-
-def _data_key(values: Mapping[str, Any]) -> tuple:
-    return tuple(values.get(name) or None for name in DATA_FIELDS)
-
-
-def _summary(results: Mapping[str, RunResult], stopped: bool) -> str:
-    parts = [
-        f"{name}: {result.status}, {result.epochs_completed} epochs, best val_accuracy "
-        f"{result.best_val_accuracy:.4f}"
-        if result.best_val_accuracy is not None
-        else f"{name}: {result.status}"
-        for name, result in results.items()
-    ]
-    prefix = "Stopped. " if stopped else "Done. "
-    return prefix + "; ".join(parts)

@@ -97,3 +97,20 @@ def make_archive():
 def small_archive(tmp_path) -> Path:
     """A 50-image CIFAR-10-layout archive (3 train + 2 test images per class)."""
     return write_cifar_archive(tmp_path / "small-cifar10.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def random_cifar10():
+    """200 training and 100 test images of random pixels, CIFAR-10 shaped, one-hot labels."""
+    from labkit.data import CIFAR10_CLASSES, Dataset
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 10
+    return Dataset(
+        name="cifar10",
+        x_train=rng.random((200, 32, 32, 3), dtype=np.float32),
+        y_train=np.eye(10, dtype="float32")[labels[:200]],
+        x_test=rng.random((100, 32, 32, 3), dtype=np.float32),
+        y_test=np.eye(10, dtype="float32")[labels[200:]],
+        class_names=CIFAR10_CLASSES,
+    )

@@ -50,11 +50,43 @@ def test_controls_start_from_the_notebook_values():
         "learning_rate": pytest.approx(0.003),
         "optimizer": "adam",
         "data_init": True,
+        "init_style": "paper",
         "seed": 3,
         "train_limit": 3000,
     }
     assert 48 in panel.controls["batch_size"].options  # added beside the usual sizes
     assert panel.controls["learning_rate"].base == 10  # a log slider
+
+
+def test_a_learning_rate_outside_the_usual_range_is_kept_not_clamped():
+    for rate in (1e-6, 3e-8, 10):  # the notebook allows any rate in (0, 10]
+        panel = _panel(learning_rate=rate)
+        assert panel.controls["learning_rate"].value == rate
+        assert [run.learning_rate for run in panel.runs()] == [rate, rate]
+
+
+@pytest.mark.parametrize(
+    ("changes", "received"),
+    [
+        ({"learning_rate": 0.0}, "`learning_rate=0.0`"),
+        ({"epochs": 2.5}, "`epochs=2.5`"),
+        ({"seed": True}, "`seed=True`"),
+        ({"data_init": 1}, "`data_init=1`"),
+        ({"epochs": "3"}, "`epochs='3'`"),
+    ],
+)
+def test_values_no_control_can_hold_are_refused_not_changed(changes, received):
+    with pytest.raises(ValueError) as error:
+        _panel(**changes)
+    message = str(error.value)
+    assert message.startswith(f"Invalid value for `{next(iter(changes))}`: expected a value its ")
+    assert message.endswith(f"Received: {received}") and "\n" not in message
+
+
+def test_the_init_style_is_a_dropdown():
+    panel = _panel(init_style="tfa", model="weightnorm")
+    assert panel.controls["init_style"].options == ("paper", "tfa")
+    assert [run.init_style for run in panel.runs()] == ["tfa"]
 
 
 def test_runs_use_the_controls_and_write_beside_the_notebook_runs():

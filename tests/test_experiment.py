@@ -7,11 +7,10 @@ import os
 from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.data import CIFAR10_CLASSES, Dataset
+from labkit.data import Dataset
 from labkit.experiment import (
     ExperimentParams,
     run_experiment,
@@ -26,17 +25,8 @@ TINY = {"epochs": 3, "batch_size": 50, "train_limit": 0, "test_limit": 0}
 
 
 @pytest.fixture(scope="module")
-def tiny_data() -> Dataset:
-    rng = np.random.default_rng(0)
-    labels = np.arange(300) % 10
-    return Dataset(
-        name="cifar10",
-        x_train=rng.random((200, 32, 32, 3), dtype=np.float32),
-        y_train=np.eye(10, dtype="float32")[labels[:200]],
-        x_test=rng.random((100, 32, 32, 3), dtype=np.float32),
-        y_test=np.eye(10, dtype="float32")[labels[200:]],
-        class_names=CIFAR10_CLASSES,
-    )
+def tiny_data(random_cifar10) -> Dataset:
+    return random_cifar10
 
 
 @pytest.mark.parametrize(

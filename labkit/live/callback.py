@@ -12,7 +12,7 @@ import keras
 
 from labkit.live.environment import resolve_mode
 from labkit.live.figure import FigureSpec
-from labkit.live.history import MetricHistory
+from labkit.live.history import MetricHistory, RunHistory
 from labkit.live.renderers import Renderer, make_renderer, write_html
 
 __all__ = ["LivePlot"]
@@ -112,6 +112,21 @@ class LivePlot(keras.callbacks.Callback):
         if self._update_interval is not None:
             return self._update_interval
         return self.renderer.interval if self.renderer else float("inf")
+
+    @property
+    def last_run(self) -> RunHistory | None:
+        """The history of the running `fit`, or of the last one; `None` before any.
+
+        Its `state` says how the fit ended: `"stopped"` when `stop` ended it (even when it came
+        after the last batch) or it ended early for another reason.
+
+        Example:
+
+        >>> model.fit(x, y, epochs=3, callbacks=[plot])
+        >>> plot.last_run.state
+        'completed'
+        """
+        return self.history.runs.get(self._run) if self._run is not None else None
 
     def stop(self) -> None:
         """Ends the running `fit` cleanly after its current batch (safe from any thread).
