@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labkit._io import atomic_write, utc_now
+from labkit._io import utc_now
 from labkit.data import Dataset
-from labkit.notebook_contract import notebook_runs, tutorial_runs, validate_notebook_parameters
+from labkit.notebook_contract import tutorial_runs, validate_notebook_parameters
 from labkit.params import ExperimentParams
 from labkit.results import RunResult, library_versions
 
@@ -27,11 +27,10 @@ __all__ = [
     "run_experiment",
     "run_experiments",
     "DATA_INIT_EXAMPLES",
-    # Defined elsewhere, importable from here as before (tests and `labkit.sweep` do).
+    # Defined elsewhere, importable from here as before (tests do).
     "ExperimentParams",
     "RunResult",
     "tutorial_runs",
-    "notebook_runs",
     "validate_notebook_parameters",
 ]
 
@@ -159,7 +158,3 @@ def run_experiments(
     if data is None and runs:
         data = runs[0].load_data()
     return {params.run_name: run_experiment(params, callbacks, data=data) for params in runs}
-
-
-# The old private name of `labkit._io.atomic_write`, until `labkit.sweep` imports that instead.
-_write_atomic = atomic_write
