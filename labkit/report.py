@@ -1,8 +1,11 @@
 """Statistics over the runs of a sweep: a table over seeds and mean validation curves.
 
-Every `metrics.json` below a folder is one trained model. Completed runs are grouped into settings
+Every `metrics.json` below a folder is one trained model, read through `labkit.results` (the one
+definition of that file). A file that cannot be read (empty, truncated, not a run's results) is
+named in a warning, left out, and counted in the summary. Completed runs are grouped into settings
 by the parameters that vary between them (seed and paths aside; `weight_norm` and `data_init`
-always), and each setting is summarized over its seeds.
+always; a parameter set in some runs and not in others varies too), and each setting is
+summarized over its seeds.
 
 Example:
 
@@ -16,14 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 from scipy import stats
+
+from labkit._checks import check, is_number
+from labkit._io import atomic_write
+from labkit.results import METRICS_FILE, ResultFileError, RunRecord, read_record
+from labkit.variants import REGULAR, WEIGHTNORM
 
 # Parameters that never define a setting: seeds are what a setting is summarized over, the rest
 # say where things are, not what was trained.
@@ -44,10 +54,14 @@ RUN_COLUMNS = (
 )
 ACCURACY_METRICS = ("final_val_accuracy", "best_val_accuracy")
 CONFIDENCE = 0.95
+# The `status` of a run whose metrics.json could not be read.
+UNREADABLE = "unreadable"
+# How a parameter that a run does not have reads in setting labels.
+NOT_SET = "not set"
 
 _PALETTES = {
-    "regular": plotly.colors.sequential.Reds[-3::-1],
-    "weightnorm": plotly.colors.sequential.Blues[-3::-1],
+    REGULAR: plotly.colors.sequential.Reds[-3::-1],
+    WEIGHTNORM: plotly.colors.sequential.Blues[-3::-1],
     "other": plotly.colors.qualitative.Plotly,
 }
 
@@ -58,7 +72,8 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     Columns: `path` (the model's folder, relative to `runs_dir`), `run_name`, `status`, one column
     per parameter in `params`, `epochs_completed`, `final_val_accuracy`, `best_val_accuracy`,
     `seconds_per_epoch` (median over epochs, so the first epoch's tracing does not count),
-    `duration_s` and `val_accuracy` (the per-epoch list).
+    `duration_s` and `val_accuracy` (the per-epoch list). A file that cannot be read is named in
+    a warning and gets a row with only its `path` and the status `"unreadable"`.
 
     Example:
 
@@ -66,33 +81,45 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     >>> runs.groupby("weight_norm")["final_val_accuracy"].mean()
     """
     runs_dir = Path(runs_dir)
-    paths = sorted(runs_dir.rglob("metrics.json"))
+    paths = sorted(runs_dir.rglob(METRICS_FILE))
     if not paths:
         raise FileNotFoundError(
             f"No metrics.json below the runs folder. Received: `runs_dir={str(runs_dir)!r}`"
         )
-    flat = pd.json_normalize([json.loads(path.read_text()) for path in paths], max_level=1)
-    parameters = [column for column in flat.columns if column.startswith("params.")]
-    fields = ["run_name", "status", "epochs_completed", *ACCURACY_METRICS, "duration_s"]
-    flat = flat.reindex(columns=[*fields, "epoch_seconds", "history.val_accuracy", *parameters])
-    runs = pd.concat(
-        [
-            pd.DataFrame({"path": [str(path.parent.relative_to(runs_dir)) for path in paths]}),
-            flat[["run_name", "status"]],
-            _parameter_columns(flat[parameters]),
-            flat[fields[2:]],
-        ],
-        axis=1,
-    )
-    runs["seconds_per_epoch"] = flat["epoch_seconds"].map(_median)
-    runs["val_accuracy"] = flat["history.val_accuracy"].map(_as_list)
+    rows, parameters = [], {}
+    for path in paths:
+        row = {"path": str(path.parent.relative_to(runs_dir))}
+        try:
+            record = read_record(path)
+        except (ResultFileError, OSError) as error:
+            warnings.warn(f"{_one_line(error)} It is left out of the report.", stacklevel=2)
+            rows.append({**row, "status": UNREADABLE})
+            continue
+        params = {name: value for name, value in record.params.items() if name not in RUN_COLUMNS}
+        parameters.update(dict.fromkeys(params))
+        rows.append({**row, "run_name": record.run_name, "status": record.status, **params})
+        rows[-1].update(_measures(record))
+    measures = ["epochs_completed", *ACCURACY_METRICS, "duration_s", "seconds_per_epoch"]
+    columns = ["path", "run_name", "status", *parameters, *measures, "val_accuracy"]
+    runs = pd.DataFrame(rows, columns=columns)
+    runs["val_accuracy"] = runs["val_accuracy"].map(_as_list)
     return runs
 
 
-def _parameter_columns(parameters: pd.DataFrame) -> pd.DataFrame:
-    """`params.*` columns without their prefix; a name that is also a run column is dropped."""
-    parameters = parameters.rename(columns=lambda column: column.removeprefix("params."))
-    return parameters.drop(columns=[column for column in parameters if column in RUN_COLUMNS])
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text if isinstance(error, ResultFileError) else f"Unreadable run results: {text}."
+
+
+def _measures(record: RunRecord) -> dict[str, Any]:
+    return {
+        "epochs_completed": record.epochs_completed,
+        "final_val_accuracy": record.final_val_accuracy,
+        "best_val_accuracy": record.best_val_accuracy,
+        "duration_s": record.duration_s,
+        "seconds_per_epoch": _median(record.epoch_seconds),
+        "val_accuracy": list(record.history.get("val_accuracy", [])),
+    }
 
 
 def _median(values) -> float:
@@ -101,6 +128,17 @@ def _median(values) -> float:
 
 def _as_list(values) -> list:
     return values if isinstance(values, list) else []
+
+
+def _setting_key(value: Any) -> str:
+    """A hashable stand-in for a parameter value; a missing value is a value of its own."""
+    if _is_missing(value):
+        return NOT_SET
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def setting_columns(runs: pd.DataFrame) -> list[str]:
@@ -121,7 +159,7 @@ def setting_columns(runs: pd.DataFrame) -> list[str]:
     varying = [
         column
         for column in parameters
-        if column not in primary and runs[column].astype(str).nunique() > 1
+        if column not in primary and runs[column].map(_setting_key).nunique() > 1
     ]
     return primary + varying
 
@@ -156,7 +194,7 @@ def setting_label(row: pd.Series, columns: Sequence[str]) -> str:
             if not pd.isna(value):
                 parts.append(f"data_init {'on' if value else 'off'}")
         else:
-            parts.append(f"{column}={value}")
+            parts.append(f"{column} {NOT_SET}" if _is_missing(value) else f"{column}={value}")
     return ", ".join(parts) or "all runs"
 
 
@@ -182,6 +220,18 @@ def _comparable(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return runs, columns
 
 
+def check_target(target: float) -> None:
+    """Checks a validation accuracy to reach: a number in (0, 1].
+
+    Example:
+
+    >>> check_target(float("nan"))
+    Traceback (most recent call last):
+    ValueError: Invalid value for `target`: expected a number in (0, 1]. Received: `target=nan`
+    """
+    check("target", target, is_number(target) and 0 < target <= 1, "a number in (0, 1]")
+
+
 def summarize(runs: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
     """Summarizes completed runs over seeds, one row per setting.
 
@@ -195,6 +245,7 @@ def summarize(runs: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
     >>> summary = summarize(load_runs("runs/sweep"), target=0.5)
     >>> summary[["setting", "n", "final_val_accuracy_mean", "final_val_accuracy_ci95"]]
     """
+    check_target(target)
     runs, columns = _comparable(runs)
     runs["epochs_to_target"] = runs["val_accuracy"].map(
         lambda curve: epochs_to_reach(curve, target)
@@ -213,12 +264,18 @@ def summarize(runs: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def summary_markdown(summary: pd.DataFrame, target: float = 0.5) -> str:
+def summary_markdown(
+    summary: pd.DataFrame, target: float = 0.5, unreadable: Sequence[str] = ()
+) -> str:
     """Renders a `summarize` table as compact markdown: mean ± 95% CI per accuracy.
+
+    `unreadable` names the runs left out because their `metrics.json` could not be read; the
+    text then says how many and which.
 
     Example:
 
-    >>> print(summary_markdown(summarize(load_runs("runs/sweep"), 0.5), 0.5))
+    >>> runs = load_runs("runs/sweep")
+    >>> print(summary_markdown(summarize(runs, 0.5), 0.5, unreadable_runs(runs)))
     """
     table = pd.DataFrame(
         {
@@ -240,7 +297,24 @@ def summary_markdown(summary: pd.DataFrame, target: float = 0.5) -> str:
         f"Validation accuracy over seeds: mean ± half-width of the {CONFIDENCE:.0%} Student t "
         f"interval. Epochs to reach val_accuracy ≥ {target:g}: mean over the runs that did."
     )
-    return f"{caption}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n"
+    text = f"{caption}\n\n{table.to_markdown(index=False, disable_numparse=True)}\n"
+    if unreadable:
+        text += (
+            f"\nLeft out: {len(unreadable)} run(s) whose metrics.json could not be read: "
+            f"{', '.join(unreadable)}.\n"
+        )
+    return text
+
+
+def unreadable_runs(runs: pd.DataFrame) -> list[str]:
+    """The `path`s of the runs whose `metrics.json` could not be read (see `load_runs`).
+
+    Example:
+
+    >>> unreadable_runs(load_runs("runs/sweep"))
+    ['seed=3-0f1e2d3c/weightnorm']
+    """
+    return runs.loc[runs["status"] == UNREADABLE, "path"].tolist()
 
 
 def _number(value: float, spec: str = ".4f") -> str:
@@ -333,6 +407,7 @@ def write_report(
     >>> write_report("runs/sweep", target=0.5)
     {'csv': PosixPath('runs/sweep/summary.csv'), 'markdown': ..., 'figure': ...}
     """
+    check_target(target)
     runs = load_runs(runs_dir)
     summary = summarize(runs, target)
     out_dir = Path(out_dir if out_dir is not None else runs_dir)
@@ -342,7 +417,7 @@ def write_report(
         "markdown": out_dir / "summary.md",
         "figure": out_dir / "curves.html",
     }
-    summary.to_csv(paths["csv"], index=False)
-    paths["markdown"].write_text(summary_markdown(summary, target))
-    curves_figure(runs, target).write_html(paths["figure"])
+    atomic_write(paths["csv"], summary.to_csv(index=False))
+    atomic_write(paths["markdown"], summary_markdown(summary, target, unreadable_runs(runs)))
+    atomic_write(paths["figure"], curves_figure(runs, target).to_html())
     return paths

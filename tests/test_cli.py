@@ -315,3 +315,36 @@ def test_closing_the_terminal_stops_the_runs_and_records_them(tmp_path):
     assert not (runs_dir / sweep.LOCK_FILE).exists()
     wait_for(lambda: not process_is_running(papermill), timeout=10)
     wait_for(lambda: not process_is_running(kernel), timeout=10)
+
+
+def test_report_names_unreadable_runs_in_one_line_each_and_goes_on(tmp_path, capsys):
+    for seed in (0, 1):
+        run = tmp_path / f"seed={seed}" / "weightnorm"
+        run.mkdir(parents=True)
+        metrics = {
+            "run_name": "weightnorm",
+            "status": "completed",
+            "params": {"weight_norm": True, "data_init": True, "seed": seed},
+            "history": {"val_accuracy": [0.4, 0.5 + seed / 10]},
+            "epoch_seconds": [1.0, 1.0],
+            "epochs_completed": 2,
+            "best_val_accuracy": 0.5 + seed / 10,
+            "final_val_accuracy": 0.5 + seed / 10,
+        }
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "seed=2" / "weightnorm").mkdir(parents=True)
+    (tmp_path / "seed=2" / "weightnorm" / "metrics.json").write_text("")
+
+    exit_code = cli.main(["report", str(tmp_path)])
+
+    captured = capsys.readouterr()
+    assert exit_code == cli.EXIT_OK
+    assert captured.err.splitlines() == [
+        f"labkit report: warning: Unreadable run results "
+        f"{tmp_path / 'seed=2' / 'weightnorm' / 'metrics.json'}: empty. "
+        "It is left out of the report."
+    ]
+    assert "| WeightNorm, data_init on | 2 " in captured.out
+    assert "Left out: 1 run(s) whose metrics.json could not be read: seed=2/weightnorm." in (
+        captured.out
+    )

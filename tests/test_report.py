@@ -248,3 +248,53 @@ def test_sweep_report_notebook_writes_the_report(runs_dir, tmp_path):
         "summary.csv",
         "summary.md",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "empty"),
+        ('{"run_name": "weightnorm", "status": "compl', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object, found list"),
+        ('{"run_name": "weightnorm", "status": "completed", "history": 3}', "`history` should be"),
+    ],
+    ids=["empty", "truncated", "list", "wrong-type"],
+)
+def test_unreadable_metrics_are_named_left_out_and_counted(content, problem, runs_dir, tmp_path):
+    broken = runs_dir / "data_init=True,seed=9" / "weightnorm"
+    broken.mkdir(parents=True)
+    (broken / "metrics.json").write_text(content)
+
+    with pytest.warns(UserWarning, match=rf"Unreadable run results .*seed=9.*{problem}") as caught:
+        paths = report.write_report(runs_dir, tmp_path / "report", target=0.5)
+
+    assert "left out of the report" in str(caught[0].message)
+    assert pd.read_csv(paths["csv"])["n"].tolist() == [3, 2, 3]  # the others, as before
+    assert (
+        "Left out: 1 run(s) whose metrics.json could not be read: data_init=True,seed=9/weightnorm."
+        in paths["markdown"].read_text()
+    )
+
+
+def test_runs_with_different_parameter_sets_are_kept_apart(tmp_path):
+    for seed in range(3):
+        setting = {"weight_norm": True, "data_init": True, "seed": seed}
+        write_metrics(tmp_path / f"a{seed}", **setting, curve=[0.4, 0.5, 0.6])
+        write_metrics(tmp_path / f"b{seed}", **setting, curve=[0.1, 0.2, 0.3], optimizer="sgd")
+
+    summary = summary_by_setting(tmp_path)
+
+    assert summary["n"].to_dict() == {
+        "WeightNorm, data_init on, optimizer=sgd": 3,
+        "WeightNorm, data_init on, optimizer not set": 3,
+    }
+    assert summary["final_val_accuracy_mean"].to_dict() == {
+        "WeightNorm, data_init on, optimizer=sgd": pytest.approx(0.3),
+        "WeightNorm, data_init on, optimizer not set": pytest.approx(0.6),
+    }
+
+
+@pytest.mark.parametrize("target", [float("nan"), 0, 1.5, "0.5"])
+def test_summarize_rejects_targets_that_are_not_an_accuracy(target, runs_dir):
+    with pytest.raises(ValueError, match=r"`target`: expected a number in \(0, 1\]"):
+        report.summarize(report.load_runs(runs_dir), target)
