@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from labkit._lazy import lazy_names
 
 _LAZY = {
     "LivePlot": "labkit.live.callback",
@@ -39,14 +39,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'labkit.live' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
