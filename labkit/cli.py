@@ -215,8 +215,8 @@ def _sweep(args: argparse.Namespace) -> int:
         )
         if args.dry_run:
             for run in runs:
-                print(run.run_id, run.params)
-            print(f"{len(runs)} runs; nothing executed (--dry-run).")
+                _say(f"{run.run_id} {run.params}", sys.stdout)
+            _say(f"{len(runs)} runs; nothing executed (--dry-run).", sys.stdout)
             return EXIT_OK
         records = sweep.run_sweep(
             args.notebook,
@@ -241,6 +241,6 @@ def _report(args: argparse.Namespace) -> int:
     from labkit import report
 
     paths = report.write_report(args.runs_dir, args.out, args.target)
-    print(paths["markdown"].read_text())
-    print("Wrote " + ", ".join(str(path) for path in paths.values()))
+    _say(paths["markdown"].read_text(), sys.stdout)
+    _say("Wrote " + ", ".join(str(path) for path in paths.values()), sys.stdout)
     return EXIT_OK

@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from scipy import stats
 
 from labkit._checks import check, is_number
-from labkit._io import atomic_write
+from labkit._io import atomic_write, writable_dir_problem
 from labkit.results import METRICS_FILE, ResultFileError, RunRecord, read_record
 from labkit.variants import REGULAR, WEIGHTNORM
 
@@ -408,9 +408,15 @@ def write_report(
     {'csv': PosixPath('runs/sweep/summary.csv'), 'markdown': ..., 'figure': ...}
     """
     check_target(target)
+    out_dir = Path(out_dir if out_dir is not None else runs_dir)
+    problem = writable_dir_problem(out_dir)
+    if problem:
+        raise ValueError(
+            f"The report's folder must be a writable folder ({problem}). "
+            f"Received: `out_dir={str(out_dir)!r}`"
+        )
     runs = load_runs(runs_dir)
     summary = summarize(runs, target)
-    out_dir = Path(out_dir if out_dir is not None else runs_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "csv": out_dir / "summary.csv",

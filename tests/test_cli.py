@@ -348,3 +348,27 @@ def test_report_names_unreadable_runs_in_one_line_each_and_goes_on(tmp_path, cap
     assert "Left out: 1 run(s) whose metrics.json could not be read: seed=2/weightnorm." in (
         captured.out
     )
+
+
+@pytest.mark.slow
+def test_report_into_a_closed_pipe_still_writes_its_files(tmp_path):
+    reader, writer = os.pipe()
+    os.close(reader)  # `labkit report runs | head -0`: nobody reads the output
+    runs = tmp_path / "runs" / "seed=0" / "weightnorm"
+    runs.mkdir(parents=True)
+    metrics = {"run_name": "weightnorm", "status": "completed", "params": {"seed": 0}}
+    (runs / "metrics.json").write_text(json.dumps({**metrics, "history": {"val_accuracy": [0.5]}}))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "report", str(tmp_path / "runs")],
+        env=labkit_env(),
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(writer)
+    exit_code, _, stderr = finish(process)
+
+    assert exit_code == cli.EXIT_OK, stderr
+    assert stderr == ""
+    assert (tmp_path / "runs" / "summary.md").is_file()
