@@ -123,7 +123,8 @@ def run_sweep(
     problem = writable_dir_problem(out_dir)
     if problem:
         raise ValueError(
-            f"The runs folder must be a writable folder ({problem}). Received: `out_dir={str(out_dir)!r}`"
+            f"The runs folder must be a writable folder ({problem}). "
+            f"Received: `out_dir={str(out_dir)!r}`"
         )
     out_dir = Path(out_dir).resolve()
     runs = list(runs)
