@@ -131,12 +131,18 @@ class RunHistory:
         return self.elapsed * (1 - done) / done
 
     def best(self, metric: str) -> float | None:
-        """Best value of a validation series: highest for accuracies, lowest otherwise."""
-        values = self.series.get(metric)
-        if values is None or not len(values):
+        """Best value of a validation series: highest for accuracies, lowest otherwise.
+
+        NaN values (a diverged epoch) are never the best; `None` when there is no other.
+        """
+        series = self.series.get(metric)
+        if series is None:
             return None
-        pick = max if "acc" in metric else min
-        return pick(values.y)
+        _, values = series.points()
+        values = values[~np.isnan(values)]
+        if not values.size:
+            return None
+        return float(values.max() if "acc" in metric else values.min())
 
 
 class MetricHistory:

@@ -122,3 +122,17 @@ def test_progress_shows_epoch_batch_elapsed_eta_and_best_val_accuracy():
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_a_diverged_epoch_is_never_the_best():
+    history = _history(steps=1)
+    for epoch, (loss, accuracy) in enumerate(
+        [(float("nan"), float("nan")), (1.2, 0.4), (0.9, 0.3)]
+    ):
+        history.add_epoch("regular", epoch, {"val_loss": loss, "val_accuracy": accuracy})
+    run = history.runs["regular"]
+    assert run.best("val_accuracy") == pytest.approx(0.4)
+    assert run.best("val_loss") == pytest.approx(0.9)
+    history.start_run("diverged", epochs=1, steps=1)
+    history.add_epoch("diverged", 0, {"val_accuracy": float("nan")})
+    assert history.runs["diverged"].best("val_accuracy") is None

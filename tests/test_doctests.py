@@ -1,0 +1,49 @@
+"""The docstring examples that need no data, files or training run as doctests."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import types
+
+import pytest
+
+from labkit import _checks, notebook_contract, variants
+from labkit.live import progress
+from labkit.panel_controller import data_key
+from labkit.params import ExperimentParams
+from labkit.results import RunRecord, RunResult
+
+EXAMPLES = [
+    _checks,
+    variants,
+    notebook_contract,
+    progress.format_duration,
+    data_key,
+    ExperimentParams,
+    ExperimentParams.from_dict,
+    ExperimentParams.to_dict,
+    ExperimentParams.replace,
+    RunRecord,
+    RunRecord.to_json,
+    RunRecord.from_json,
+    RunResult,
+    RunResult.record,
+    RunResult.to_json,
+    RunResult.to_frame,
+]
+
+
+@pytest.mark.parametrize(
+    "obj", EXAMPLES, ids=lambda obj: getattr(obj, "__qualname__", obj.__name__)
+)
+def test_docstring_examples_run(obj):
+    is_module = isinstance(obj, types.ModuleType)
+    module = importlib.import_module(obj.__name__ if is_module else obj.__module__)
+    tests = doctest.DocTestFinder(recurse=is_module).find(obj, globs=dict(vars(module)))
+    tests = [test for test in tests if test.examples]
+    assert tests, f"{obj} has no examples"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
