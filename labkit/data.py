@@ -363,14 +363,28 @@ def _balanced_subset(labels: np.ndarray, limit: int | None, rng: np.random.Gener
     them, as a slice that copies nothing, without a limit."""
     if not limit or limit >= len(labels):
         return slice(None)
-    classes = np.unique(labels)
-    per_class = np.full(len(classes), limit // len(classes))
-    per_class[: limit % len(classes)] += 1
+    classes, available = np.unique(labels, return_counts=True)
+    per_class = _shares(limit, np.ones(len(classes), dtype=bool))
+    # A class with fewer examples than its share (MNIST's test set has 892 fives) gives them
+    # all, and the others share what it could not give.
+    while np.any(per_class > available):
+        missing = int((per_class - available).clip(min=0).sum())
+        per_class = np.minimum(per_class, available)
+        per_class += _shares(missing, per_class < available)
     chosen = [
         rng.choice(np.flatnonzero(labels == label), size=count, replace=False)
         for label, count in zip(classes, per_class)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+def _shares(total: int, open_classes: np.ndarray) -> np.ndarray:
+    """`total` split as equally as possible over the open classes, the first ones getting more."""
+    shares = np.zeros(len(open_classes), dtype=np.int64)
+    count = int(open_classes.sum())
+    shares[open_classes] = total // count
+    shares[np.flatnonzero(open_classes)[: total % count]] += 1
+    return shares
 
 
 def _to_float_images(x: np.ndarray) -> np.ndarray:

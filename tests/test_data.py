@@ -150,6 +150,16 @@ def test_limit_is_balanced_and_seeded(small_archive, tmp_path):
     np.testing.assert_array_equal(np.bincount(c.y_test), [1] * 10)
 
 
+def test_a_class_short_of_its_share_gives_all_it_has(monkeypatch):
+    # Like MNIST's test set, where the fives are fewer than a tenth of 9,000.
+    labels = np.repeat(np.arange(10), [100] * 5 + [20] + [100] * 4)
+    images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    monkeypatch.setattr(data_module, "_load_from_keras", lambda name: ((images, labels),) * 2)
+    data = load_dataset("mnist", limit=900, test_limit=30)
+    np.testing.assert_array_equal(np.bincount(data.y_train), [98] * 5 + [20] + [98] * 2 + [97] * 2)
+    np.testing.assert_array_equal(np.bincount(data.y_test), [3] * 10)
+
+
 def test_truncated_archive_is_an_error_not_fewer_images(tmp_path, make_archive):
     archive = make_archive(tmp_path / "cut.tar.gz", truncate=400)
     with pytest.raises(DatasetError, match="corrupt or truncated"):
