@@ -33,7 +33,7 @@ from scipy import stats
 from labkit._checks import check, is_number
 from labkit._io import atomic_write, writable_dir_problem
 from labkit.results import METRICS_FILE, ResultFileError, RunRecord, read_record
-from labkit.variants import REGULAR, WEIGHTNORM
+from labkit.variants import REGULAR, WEIGHTNORM, run_name
 
 # Parameters that never define a setting: seeds are what a setting is summarized over, the rest
 # say where things are, not what was trained.
@@ -386,7 +386,7 @@ def curves_figure(runs: pd.DataFrame, target: float | None = None) -> go.Figure:
 def _family(row: pd.Series) -> str:
     if "weight_norm" not in row:
         return "other"
-    return "weightnorm" if row["weight_norm"] else "regular"
+    return run_name(bool(row["weight_norm"]))
 
 
 def _transparent(color: str, alpha: float = 0.15) -> str:
