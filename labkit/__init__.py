@@ -31,6 +31,8 @@ _LAZY = {
     "results_table": "labkit.plots",
     "accuracy_figure": "labkit.plots",
     "LivePlot": "labkit.live",
+    "load_tfa_model": "labkit.tfa_checkpoints",
+    "load_tfa_weights": "labkit.tfa_checkpoints",
 }
 
 __all__ = ["__version__", *_LAZY]
