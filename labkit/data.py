@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit._checks import is_int, quoted
+from labkit._checks import check_int, is_int, quoted
 from labkit._io import atomic_file, process_exists, remove_stale_temporaries
 
 __all__ = [
@@ -156,6 +156,8 @@ def load_dataset(
                 f"Invalid `{argument}`: expected 0, None or an integer >= {num_classes} "
                 f"(one image per class at least). Received: `{argument}={value!r}`"
             )
+
+    check_int("seed", seed, minimum=0)  # before loading, not when drawing the subset
 
     archive = archive or os.environ.get(ARCHIVE_ENV) or None
     if name == "cifar10" and archive:

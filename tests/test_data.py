@@ -216,6 +216,7 @@ def test_no_internet_and_no_offline_copy_gives_one_clear_error(tmp_path, monkeyp
         ({"limit": 5}, "Received: `limit=5`"),
         ({"test_limit": -1}, "Received: `test_limit=-1`"),
         ({"limit": 2.5}, "Received: `limit=2.5`"),
+        ({"seed": -1}, "Received: `seed=-1`"),
     ],
 )
 def test_invalid_arguments_are_one_line_errors(kwargs, match):

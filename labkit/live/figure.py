@@ -18,6 +18,7 @@ import plotly.io
 import plotly.offline
 from plotly.subplots import make_subplots
 
+from labkit._checks import check_int
 from labkit.live.history import MetricHistory
 from labkit.live.progress import progress_line
 from labkit.variants import RUN_COLORS, RUN_LABELS
@@ -53,6 +54,11 @@ class FigureSpec:
     labels: Mapping[str, str] = field(default_factory=lambda: dict(RUN_LABELS))
     colors: Mapping[str, str] = field(default_factory=lambda: dict(RUN_COLORS))
     height: int = 440
+
+    def __post_init__(self):
+        # Checked here, not at the first redraw in the middle of training.
+        check_int("max_points", self.max_points, minimum=2)
+        check_int("height", self.height, minimum=1)
 
     def label(self, run: str) -> str:
         """Display name of a run."""

@@ -152,3 +152,7 @@ def test_bad_arguments_fail_with_one_line():
         LivePlot(mode="off", update_interval=-1)
     with pytest.raises(ValueError, match=r"Received: `mode='static'`"):
         LivePlot(mode="static").widget  # noqa: B018
+    # Caught when the plot is made, not at its first redraw in the middle of training.
+    for max_points in (1, 2.5):
+        with pytest.raises(ValueError, match=rf"Received: `max_points={max_points}`"):
+            LivePlot(mode="off", max_points=max_points)
