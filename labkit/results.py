@@ -38,6 +38,7 @@ __all__ = [
     "METRICS_FILE",
     "HISTORY_FILE",
     "STATUSES",
+    "METRIC_ORDER",
 ]
 
 METRICS_FILE = "metrics.json"

@@ -114,3 +114,13 @@ def random_cifar10():
         y_test=np.eye(10, dtype="float32")[labels[200:]],
         class_names=CIFAR10_CLASSES,
     )
+
+
+@pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The id of a process that has ended (to stand for a killed writer)."""
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

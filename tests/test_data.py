@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -109,17 +107,11 @@ def test_a_failed_cache_write_leaves_no_temporary_file(small_archive, tmp_path, 
     assert list(cache.iterdir()) == []
 
 
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def test_temporary_files_of_killed_writers_are_removed(small_archive, tmp_path):
+def test_temporary_files_of_killed_writers_are_removed(small_archive, tmp_path, dead_pid):
     cache = tmp_path / "cache"
     load_dataset("cifar10", archive=small_archive, cache_dir=cache)
     cached = _cache_file(cache)
-    dead = _dead_pid()
+    dead = dead_pid
     running = temporary_path(cached)  # this process's: still being written
     # What a decode killed while writing leaves, under its name and labkit 0.1.0's.
     killed = running.with_name(running.name.replace(f".{os.getpid()}@", f".{dead}@"))

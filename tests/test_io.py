@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -45,16 +43,10 @@ def test_every_writer_gets_its_own_temporary_file(tmp_path):
     assert temporary_path(target).parent == tmp_path
 
 
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def test_only_temporary_files_of_gone_writers_are_removed(tmp_path, monkeypatch):
+def test_only_temporary_files_of_gone_writers_are_removed(tmp_path, dead_pid):
     target = tmp_path / "cache.npz"
     alive = temporary_path(target)
-    dead = alive.with_name(alive.name.replace(f".{os.getpid()}@", f".{_dead_pid()}@"))
+    dead = alive.with_name(alive.name.replace(f".{os.getpid()}@", f".{dead_pid}@"))
     host = _io._host()
     elsewhere_old = alive.with_name(alive.name.replace(f"@{host}.", "@other-host."))
     elsewhere_new = alive.with_name(alive.name.replace(f"@{host}.", "@third-host."))

@@ -9,6 +9,7 @@ import pytest
 from labkit.params import ExperimentParams
 from labkit.results import (
     HISTORY_FILE,
+    METRIC_ORDER,
     METRICS_FILE,
     ResultFileError,
     RunRecord,
@@ -57,15 +58,7 @@ def test_saved_results_read_back_equal(tmp_path):
 def test_history_csv_has_the_keras_metrics_first_then_the_others(tmp_path):
     folder = _result().save(tmp_path / "run")
     history = read_history(folder)
-    assert list(history.columns) == [
-        "epoch",
-        "loss",
-        "accuracy",
-        "val_loss",
-        "val_accuracy",
-        "lr",
-        "seconds",
-    ]
+    assert list(history.columns) == ["epoch", *METRIC_ORDER, "lr", "seconds"]
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history["val_accuracy"].tolist() == HISTORY["val_accuracy"]
 
