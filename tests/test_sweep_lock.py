@@ -25,16 +25,10 @@ time.sleep(600)
 """
 
 
-def dead_pid():
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-def write_owner(folder, **owner):
+def write_owner(folder, pid, host):
     folder.mkdir(parents=True, exist_ok=True)
-    values = {"pid": dead_pid(), "host": socket.gethostname(), "started_at": "2025-01-31T12:00:00"}
-    (folder / LOCK_FILE).write_text(json.dumps({**values, **owner}))
+    owner = {"pid": pid, "host": host, "started_at": "2025-01-31T12:00:00+00:00"}
+    (folder / LOCK_FILE).write_text(json.dumps(owner))
 
 
 def test_lock_is_exclusive_and_names_its_owner(tmp_path):
@@ -55,10 +49,10 @@ def test_lock_is_exclusive_and_names_its_owner(tmp_path):
         pass
 
 
-def test_lock_of_a_dead_sweep_on_this_host_is_taken_over_with_a_warning(tmp_path):
-    write_owner(tmp_path, pid=(pid := dead_pid()))
+def test_lock_of_a_dead_sweep_on_this_host_is_taken_over_with_a_warning(tmp_path, dead_pid):
+    write_owner(tmp_path, dead_pid, socket.gethostname())
 
-    with pytest.warns(UserWarning, match=rf"no longer running \(pid {pid} on host "):
+    with pytest.warns(UserWarning, match=rf"no longer running \(pid {dead_pid} on host "):
         lock = RunsFolderLock(tmp_path)
         lock.acquire()
 
@@ -67,7 +61,7 @@ def test_lock_of_a_dead_sweep_on_this_host_is_taken_over_with_a_warning(tmp_path
 
 
 def test_lock_written_on_another_host_is_not_taken_over(tmp_path):
-    write_owner(tmp_path, pid=1234, host="elsewhere")
+    write_owner(tmp_path, 1234, "elsewhere")
 
     with pytest.raises(RunsFolderBusyError, match=r"sweep on another host \(pid 1234 on host "):
         RunsFolderLock(tmp_path).acquire()
