@@ -337,6 +337,8 @@ def _convert_layer(entry: dict, custom_objects: dict) -> None:
             entry["config"] = {**inner["config"], "name": name}
             return
         entry["class_name"] = "labkit>WeightNormalization"
+        # A layer saved before tfa's first call still initializes as tfa would have.
+        layer_config["init_style"] = "tfa"
         if inner_class in _RECURRENT:
             layer_config.update(data_init=False, kernels=["recurrent_kernel"])
     elif not _known_class(class_name, custom_objects):

@@ -222,9 +222,12 @@ def test_a_checkpoint_saved_before_tfas_first_call_loads_as_tfa_would_run_it(tmp
         v = layer.layer.kernel.numpy()
         np.testing.assert_allclose(layer.remove().kernel.numpy(), v, rtol=1e-6, atol=1e-7)
         assert float(layer.initialized.numpy()) == 1.0
-    # data_init=True: left uninitialized, for labkit's init on the first training batch.
+    # data_init=True: left uninitialized, for labkit's init on the first training batch, with
+    # tfa's init formula.
     path = edited_copy(tmp_path, FIXTURES / "conv1d", set_uninitialized)
-    assert all(float(layer.initialized.numpy()) == 0.0 for layer in wrappers(load_tfa_model(path)))
+    loaded = wrappers(load_tfa_model(path))
+    assert all(float(layer.initialized.numpy()) == 0.0 for layer in loaded)
+    assert all(layer.init_style == "tfa" for layer in loaded)
 
 
 # --- errors ------------------------------------------------------------------------------------
