@@ -15,6 +15,7 @@ def build_convnet(
     input_shape: tuple[int, ...] = (32, 32, 3),
     data_init: bool = True,
     name: str | None = None,
+    init_style: str = "paper",
 ) -> keras.Sequential:
     """Builds the tutorial's ConvNet, optionally with every Conv2D and Dense weight-normalized.
 
@@ -28,18 +29,23 @@ def build_convnet(
         input_shape: Shape of one image, channels last.
         data_init: Passed to `WeightNormalization` (ignored without `weight_norm`).
         name: Model name; defaults to `"weightnorm"` or `"regular"`.
+        init_style: Passed to `WeightNormalization` (ignored without `weight_norm`):
+            `"paper"` or `"tfa"` (tensorflow-addons' data-dependent init, which the
+            tutorial's numbers come from).
 
     Returns:
         An uncompiled, built `keras.Sequential`.
 
     Example:
 
-    >>> model = build_convnet(weight_norm=True)
+    >>> model = build_convnet(weight_norm=True, init_style="tfa")
     >>> model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     """
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        return WeightNormalization(layer, data_init=data_init) if weight_norm else layer
+        if not weight_norm:
+            return layer
+        return WeightNormalization(layer, data_init=data_init, init_style=init_style)
 
     return keras.Sequential(
         [

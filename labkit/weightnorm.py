@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 from labkit._keras_compat import AutocastScope, flatten_layers, get_stateless_scope
@@ -27,8 +28,13 @@ _TRANSPOSE_LAYERS = (
 )
 # Added under the square root of the sum of squares, so a zero kernel gives w = 0, not NaN.
 _NORM_EPSILON = 1e-12
-# Added to the pre-activation variance during data-dependent init (as in the paper's code).
+# Added to the pre-activation variance during data-dependent init (as in the paper's code
+# and tensorflow-addons).
 _INIT_EPSILON = 1e-10
+# A channel whose pre-activation varies by less than this fraction of its mean over the
+# init batch is constant there (float32 rounding), as is one with variance <= _INIT_EPSILON.
+_CONSTANT_RTOL = 1e-6
+_INIT_STYLES = ("paper", "tfa")
 
 
 @keras.saving.register_keras_serializable(package="labkit")
@@ -46,10 +52,29 @@ class WeightNormalization(keras.layers.Wrapper):
     Without data-dependent init, `g` starts at `||v||`, so a freshly wrapped layer computes
     exactly what the unwrapped layer computes.
 
-    With `data_init=True` (the paper's data-dependent initialization, section 3), on the
-    first *training* batch `g` and the bias are set so that every output channel's
-    pre-activation has zero mean and unit variance over that batch. A layer without a
-    bias gets the scale only (unit variance; its mean is left as it is). The
+    With `data_init=True` (data-dependent initialization), on the first *training* batch
+    `g` and the bias are set from the statistics of the pre-activation `t` over that
+    batch: `g = 1 / std(t)` and `bias = -mean(t) / std(t)` per output channel, where
+    `std(t) = sqrt(var(t) + 1e-10)`. `init_style` picks `t`:
+
+    - `"paper"` (the default; Salimans & Kingma, 2016, section 3): `t = v.x / ||v||`, so
+      `g = ||v|| / std(v.x)` and every channel's pre-activation starts with zero mean and
+      unit variance over the batch.
+    - `"tfa"` (tensorflow-addons 0.23, which the TensorFlow tutorial used): `t = v.x` with
+      the raw kernel (tfa starts `g` at ones and multiplies it by `1 / std(v.x)`), so
+      `g = 1 / std(v.x)`, the paper's `g` divided by `||v||`. The bias is the same, so
+      every channel still starts with zero mean, but with standard deviation `1 / ||v||`
+      instead of 1: training starts from smaller (for Glorot kernels of the tutorial's
+      sizes, about 1/1.4 to 1/4.5 of unit) pre-activations and logits, layer after
+      layer. Use it to reproduce tfa's numbers step for step.
+
+    A layer without a bias gets the scale only (its mean is left as it is). A channel that
+    is constant over the batch (a dead unit, e.g. one whose inputs are all zero there) has
+    no spread to normalize: it keeps its `g` and bias, so it computes what it computed
+    before the init (tfa would set its `g` to 1e5). `labkit.data_init` refuses, with a
+    `ValueError` naming the layer and leaving the whole model as it was, a batch that
+    is empty, holds NaN or inf, overflows, or on which every channel of a layer is
+    constant (a constant batch, or a single example to a `Dense` layer). The
     initialization runs once: never in `predict`, `evaluate` or a symbolic build, and it
     is saved with the model. It happens either
 
@@ -75,7 +100,8 @@ class WeightNormalization(keras.layers.Wrapper):
         layer: The layer to wrap: `Dense`, `Conv1D/2D/3D`, `Conv1D/2D/3DTranspose`,
             `SimpleRNN`, `GRU` or `LSTM` (or any layer whose kernel's last axis holds
             the output channels).
-        data_init: Whether to use the paper's data-dependent initialization.
+        data_init: Whether to use data-dependent initialization.
+        init_style: Which data-dependent init: `"paper"` (the default) or `"tfa"`.
         kernels: Names of the wrapped layer's kernel variables to normalize, each with
             its own length variable (the first is `g`, the others `g_<name>`). `None`
             (the default) means `("kernel",)`, and `("kernel", "recurrent_kernel")` for
@@ -96,15 +122,15 @@ class WeightNormalization(keras.layers.Wrapper):
         layer: keras.layers.Layer,
         data_init: bool = True,
         kernels: Sequence[str] | None = None,
+        init_style: str = "paper",
         **kwargs,
     ):
         # The wrapper reads `v` and `g` in float32; the wrapped layer autocasts for itself.
         kwargs.setdefault("autocast", False)
         super().__init__(layer, **kwargs)
-        if not isinstance(data_init, bool):
-            raise ValueError(
-                f"Argument `data_init` must be a boolean. Received: `data_init={data_init!r}`"
-            )
+        _check_argument("data_init", data_init, isinstance(data_init, bool), "a boolean")
+        choices = ", ".join(map(repr, _INIT_STYLES))
+        _check_argument("init_style", init_style, init_style in _INIT_STYLES, f"one of {choices}")
         self._check_wrappable(layer)
         self.kernels = _checked_kernels(layer, kernels)
         if data_init and isinstance(layer, _RECURRENT_LAYERS):
@@ -115,10 +141,12 @@ class WeightNormalization(keras.layers.Wrapper):
             )
             data_init = False
         self.data_init = data_init
+        self.init_style = init_style
         # Python-side mirror of the `initialized` variable, so that an initialized layer
         # adds no branch to the traced training step.
         self._known_initialized = not data_init
-        self._init_requested = False
+        # Set by `labkit.data_init` for one eager forward pass.
+        self._init_journal: _InitJournal | None = None
 
     @staticmethod
     def _check_wrappable(layer: keras.layers.Layer) -> None:
@@ -190,6 +218,22 @@ class WeightNormalization(keras.layers.Wrapper):
         axes = [a for a in range(rank) if a != rank + self._output_axis]
         return ops.sum(ops.square(kernel), axis=axes) + _NORM_EPSILON
 
+    def reset_lengths(self) -> None:
+        """Sets each `g` to the norm of its kernel `v`, as without data-dependent init.
+
+        The wrapper then computes exactly what the wrapped layer computes with its current
+        weights; use it after assigning new kernels to the wrapped layer.
+
+        Example:
+
+        >>> wn = WeightNormalization(keras.layers.Dense(4), data_init=False)
+        >>> wn.build((None, 3))
+        >>> wn.layer.kernel.assign(np.ones((3, 4)))
+        >>> wn.reset_lengths()  # g = sqrt(3) for every unit
+        """
+        for g, kernel in zip(self._gs, self._kernel_variables):
+            g.assign(self.kernel_norm(kernel.value))
+
     def kernel_norm(self, kernel) -> keras.KerasTensor:
         """Per-output-channel L2 norm of a kernel, in float32 (shape: output channels)."""
         return ops.sqrt(self._squared_norm(kernel))
@@ -211,8 +255,8 @@ class WeightNormalization(keras.layers.Wrapper):
         return kernels
 
     def call(self, inputs, training=None):
-        if self._init_requested:
-            self._initialize_from(inputs)
+        if self._init_journal is not None:
+            self._initialize_from(inputs, self._init_journal)
         elif training and not self._known_initialized:
             self._initialize_in_training_step(inputs)
         substitutes = list(zip(self._kernel_variables, self.normalized_kernels()))
@@ -246,9 +290,13 @@ class WeightNormalization(keras.layers.Wrapper):
 
     # --- data-dependent initialization -------------------------------------------------
 
-    def _init_values(self, inputs):
-        """The paper's init: `g = 1 / std(t)`, `b = -mean(t) / std(t)` for `t = v.x / ||v||`."""
-        substitutes = list(zip(self._kernel_variables, self.normalized_kernels(unit_length=True)))
+    def _init_statistics(self, inputs) -> tuple:
+        """Per-channel mean and variance over the batch of the pre-activation `t` that data
+        init normalizes: `t = v.x / ||v||` ("paper") or `t = v.x` ("tfa"), bias 0."""
+        substitutes = []
+        if self.init_style == "paper":
+            unit = self.normalized_kernels(unit_length=True)
+            substitutes = list(zip(self._kernel_variables, unit))
         bias = self._bias
         if bias is not None:
             substitutes.append((bias, ops.zeros(bias.shape, bias.dtype)))
@@ -256,9 +304,20 @@ class WeightNormalization(keras.layers.Wrapper):
             t = ops.cast(self._call_wrapped(inputs, substitutes, training=False), "float32")
         channel_axis = _channel_axis(self.layer, len(t.shape))
         axes = [a for a in range(len(t.shape)) if a != channel_axis]
-        mean, variance = ops.moments(t, axes=axes)
+        # Two passes (as `tf.nn.moments`): `E[t^2] - E[t]^2` cancels badly in float32.
+        mean = ops.mean(t, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(t - mean), axis=axes)
+        return ops.reshape(mean, variance.shape), variance
+
+    def _init_values(self, mean, variance) -> tuple:
+        """`g = 1 / std(t)`, `b = -mean(t) / std(t)`; constant channels keep their own."""
         scale = ops.rsqrt(variance + _INIT_EPSILON)
-        return scale, ops.multiply(-mean, scale)
+        bias = self._bias
+        current_b = bias.value if bias is not None else ops.zeros(self.g.shape)
+        spread = _has_spread(mean, variance)
+        g = ops.where(spread, scale, ops.cast(self.g.value, "float32"))
+        b = ops.where(spread, ops.multiply(-mean, scale), ops.cast(current_b, "float32"))
+        return g, b
 
     def _assign_init(self, g, b) -> None:
         self.g.assign(g)
@@ -267,10 +326,50 @@ class WeightNormalization(keras.layers.Wrapper):
             bias.assign(ops.cast(b, bias.dtype))
         self.initialized.assign(1.0)
 
-    def _initialize_from(self, inputs) -> None:
-        """Eager, unconditional init from this batch (used by `labkit.data_init`)."""
-        self._assign_init(*self._init_values(inputs))
+    def _initialize_from(self, inputs, journal: _InitJournal) -> None:
+        """Eager, unconditional init from this batch (used by `labkit.data_init`): checks
+        the statistics first, and records in `journal` what it overwrites, or why it
+        refuses the batch (raised by `data_init`, outside Keras' call-error wrapping)."""
+        if journal.refusal is not None:  # a layer before this one refused the batch
+            return
+        mean, variance = self._init_statistics(inputs)
+        journal.refusal = self._init_batch_problem(inputs, mean, variance)
+        if journal.refusal is not None:
+            return
+        journal.save(self)
+        self._assign_init(*self._init_values(mean, variance))
         self._known_initialized = True
+
+    def _init_batch_problem(self, inputs, mean, variance) -> str | None:
+        """The one-line error if data init on this batch would write nonsense, else None;
+        warns about channels that are constant on it (they keep their `g` and bias)."""
+        shape = tuple(inputs.shape)
+        mean, variance = ops.convert_to_numpy(mean), ops.convert_to_numpy(variance)
+        spread = ops.convert_to_numpy(_has_spread(mean, variance))
+        if 0 in shape:
+            problem = "the batch is empty"
+        elif not ops.convert_to_numpy(ops.all(ops.isfinite(inputs))):
+            problem = "its inputs hold NaN or inf values"
+        elif not (np.isfinite(mean).all() and np.isfinite(variance).all()):
+            problem = "its pre-activation statistics are not finite (the values overflow)"
+        elif not spread.any():
+            problem = (
+                "every output channel is constant over the batch (a constant batch, or a "
+                "single example?), so there is no spread to normalize"
+            )
+        else:
+            if not spread.all():
+                warnings.warn(
+                    f"WeightNormalization layer '{self.name}': {int((~spread).sum())} of "
+                    f"{spread.size} output channels are constant over the init batch (dead "
+                    "units); they keep their `g` and bias.",
+                    stacklevel=2,
+                )
+            return None
+        return (
+            f"`data_init` cannot initialize WeightNormalization layer '{self.name}' from this "
+            f"batch: {problem}. Received: inputs of shape {shape} to this layer"
+        )
 
     def _initialize_in_training_step(self, inputs) -> None:
         """Init on the first training batch, from inside `fit` (TensorFlow, PyTorch)."""
@@ -287,7 +386,7 @@ class WeightNormalization(keras.layers.Wrapper):
         g, b = ops.cond(
             ops.greater(self.initialized.value, 0.5),
             lambda: current,
-            lambda: self._init_values(inputs),
+            lambda: self._init_values(*self._init_statistics(inputs)),
         )
         # Assign outside the branch: under MirroredStrategy a synchronized update may not
         # sit inside control flow.
@@ -332,6 +431,7 @@ class WeightNormalization(keras.layers.Wrapper):
         config = super().get_config()
         config["data_init"] = self.data_init
         config["kernels"] = list(self.kernels)
+        config["init_style"] = self.init_style
         config.pop("autocast", None)
         return config
 
@@ -379,6 +479,13 @@ def _without_activation(layer: keras.layers.Layer) -> Iterator[None]:
         layer.activation = activation
 
 
+def _check_argument(name: str, value, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ValueError(
+            f"Invalid value for `{name}`: expected {expected}. Received: `{name}={value!r}`"
+        )
+
+
 def _checked_kernels(layer: keras.layers.Layer, kernels) -> tuple[str, ...]:
     """Validates `kernels` against what `layer` has; returns the names in canonical order."""
     names = ("kernel", "recurrent_kernel") if isinstance(layer, _RECURRENT_LAYERS) else ("kernel",)
@@ -390,13 +497,10 @@ def _checked_kernels(layer: keras.layers.Layer, kernels) -> tuple[str, ...]:
         and len(set(kernels)) == len(kernels)
         and all(name in names for name in kernels)
     )
-    if not valid:
-        choices = ", ".join(repr(name) for name in names)
-        raise ValueError(
-            f"Invalid value for `kernels`: expected a non-empty list of distinct names "
-            f"from {choices} (the kernels of `{type(layer).__name__}`). "
-            f"Received: `kernels={kernels!r}`"
-        )
+    choices = ", ".join(map(repr, names))
+    owner = type(layer).__name__
+    expected = f"a non-empty list of distinct names from {choices} (the kernels of `{owner}`)"
+    _check_argument("kernels", kernels, valid, expected)
     return tuple(name for name in names if name in kernels)
 
 
@@ -418,6 +522,34 @@ def _channel_axis(layer: keras.layers.Layer, rank: int) -> int:
     return rank - 1
 
 
+def _has_spread(mean, variance):
+    """Per channel: whether the pre-activation varies over the init batch (False for NaN)."""
+    threshold = ops.maximum(_INIT_EPSILON, ops.square(_CONSTANT_RTOL * mean))
+    return ops.greater(variance, threshold)
+
+
+class _InitJournal:
+    """What `data_init` overwrote, so that a later layer refusing the batch can undo it."""
+
+    def __init__(self):
+        self._saved: list[tuple[WeightNormalization, bool, list]] = []
+        self.refusal: str | None = None
+
+    def save(self, layer: WeightNormalization) -> None:
+        variables = [layer.g, layer.initialized] + (
+            [layer._bias] if layer._bias is not None else []
+        )
+        values = [(v, ops.convert_to_numpy(v.value)) for v in variables]
+        self._saved.append((layer, layer._known_initialized, values))
+
+    def restore(self) -> None:
+        for layer, known_initialized, values in reversed(self._saved):
+            for variable, value in values:
+                variable.assign(value)
+            layer._known_initialized = known_initialized
+        self._saved.clear()
+
+
 def _is_eager(tensor) -> bool:
     """Whether `tensor` holds a concrete value (not a symbolic graph or traced tensor)."""
     try:
@@ -434,12 +566,18 @@ def _weight_norm_layers(model: keras.layers.Layer) -> Iterator[WeightNormalizati
 
 
 def data_init(model: keras.Model, x_batch) -> keras.Model:
-    """Runs the paper's data-dependent initialization on one batch of training data.
+    """Runs data-dependent initialization on one batch of training data.
 
-    Every `WeightNormalization` layer with `data_init=True` sets its `g` and bias so that
-    its pre-activations over `x_batch` have zero mean and unit variance, layer after layer
-    in one forward pass (each layer sees the already-initialized outputs of the layers
-    before it). Works eagerly on every backend; call it once, before `fit`.
+    Every `WeightNormalization` layer with `data_init=True` sets its `g` and bias from the
+    statistics of its pre-activations over `x_batch` (zero mean and unit variance with
+    `init_style="paper"`; see `WeightNormalization` for `"tfa"`), layer after layer in one
+    forward pass (each layer sees the already-initialized outputs of the layers before
+    it). Works eagerly on every backend; call it once, before `fit`.
+
+    Each layer checks the batch before it writes anything. If one refuses it (an empty
+    batch, NaN or inf values, overflow, or every channel of a layer constant over the
+    batch) the layers initialized before it are put back, so the model is left exactly as
+    it was, and a one-line `ValueError` names the layer and what is wrong.
 
     Args:
         model: A model containing `WeightNormalization` layers.
@@ -447,6 +585,9 @@ def data_init(model: keras.Model, x_batch) -> keras.Model:
 
     Returns:
         The same model, initialized.
+
+    Raises:
+        ValueError: If no layer has `data_init=True`, or a layer refuses the batch.
 
     Example:
 
@@ -460,13 +601,20 @@ def data_init(model: keras.Model, x_batch) -> keras.Model:
             "`data_init` found no WeightNormalization layer with `data_init=True` in the "
             f"model. Received: `model={model.name}`"
         )
+    journal = _InitJournal()
     for layer in layers:
-        layer._init_requested = True
+        layer._init_journal = journal
     try:
         model(x_batch, training=False)
+    except BaseException:
+        journal.restore()
+        raise
     finally:
         for layer in layers:
-            layer._init_requested = False
+            layer._init_journal = None
+    if journal.refusal is not None:
+        journal.restore()
+        raise ValueError(journal.refusal)
     return model
 
 

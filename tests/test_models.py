@@ -47,6 +47,14 @@ def test_weightnorm_convnet_wraps_every_conv_and_dense():
     assert all(not layer.data_init for layer in wrapped)
 
 
+def test_init_style_is_passed_to_every_wrapper():
+    for init_style in ("paper", "tfa"):
+        model = build_convnet(weight_norm=True, init_style=init_style)
+        wrapped = [layer for layer in model.layers if isinstance(layer, WeightNormalization)]
+        assert [layer.init_style for layer in wrapped] == [init_style] * 5
+    assert build_convnet(weight_norm=True).layers[0].init_style == "paper"
+
+
 def test_other_shapes_and_class_counts():
     model = build_convnet(num_classes=3, input_shape=(28, 28, 1), name="mnist-like")
     probabilities = model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)

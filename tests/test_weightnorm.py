@@ -464,6 +464,96 @@ def test_jax_fit_requires_explicit_data_init():
     assert not np.array_equal(to_numpy(model.layers[0].g), initialized[0])
 
 
+def dense_stack(middle: layers.Layer | None = None) -> keras.Sequential:
+    """Two weight-normalized Dense layers, optionally with a plain layer between them."""
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            WeightNormalization(layers.Dense(4, activation="tanh"), name="wn_first"),
+            *([middle] if middle is not None else []),
+            WeightNormalization(layers.Dense(2), name="wn_second"),
+        ]
+    )
+
+
+def with_one_nan(x: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    x.flat[3] = np.nan
+    return x
+
+
+BAD_BATCHES = {
+    "empty": (lambda x: x[:0], "the batch is empty"),
+    "one_nan": (with_one_nan, "NaN or inf"),
+    "one_inf": (lambda x: np.where(x > 3.0, np.inf, x).astype("float32"), "NaN or inf"),
+    "overflow": (lambda x: x * np.float32(1e36), "not finite"),
+    "constant": (lambda x: np.full_like(x, 0.5), "every output channel is constant"),
+    "single_example": (lambda x: x[:1], "every output channel is constant"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BATCHES)
+def test_data_init_refuses_a_bad_batch_and_changes_nothing(case):
+    corrupt, problem = BAD_BATCHES[case]
+    model = dense_stack()
+    before = weights_of(model)
+
+    with pytest.raises(ValueError, match=problem) as error:
+        data_init(model, corrupt(random_inputs((5,), batch=16, offset=1.0)))
+
+    assert "'wn_first'" in str(error.value) and "\n" not in str(error.value)
+    assert_weights_equal(weights_of(model), before)
+    # Still uninitialized: a good batch initializes it as if nothing had happened.
+    reference = dense_stack()
+    reference.set_weights(before)
+    x = random_inputs((5,), batch=16, offset=1.0)
+    assert_weights_equal(weights_of(data_init(model, x)), weights_of(data_init(reference, x)))
+
+
+def test_a_refusal_deep_in_the_model_restores_the_layers_before_it():
+    """`wn_first` initializes, then `wn_second` gets a constant input: both stay as they were."""
+    constant = layers.Dense(3, kernel_initializer="zeros", bias_initializer="ones")
+    model = dense_stack(middle=constant)
+    before = weights_of(model)
+
+    with pytest.raises(ValueError, match="'wn_second'.*every output channel is constant"):
+        data_init(model, random_inputs((5,), batch=16, offset=1.0))
+
+    assert_weights_equal(weights_of(model), before)
+    assert [to_numpy(layer.initialized) for layer in weight_norm_layers(model)] == [0.0, 0.0]
+
+
+def test_a_dead_channel_keeps_its_g_and_bias():
+    """A unit whose inputs are all zero on the batch has no spread to normalize."""
+    model = wrapped_model(lambda: layers.Dense(3, bias_initializer="ones"), (5,))
+    (wrapper,) = weight_norm_layers(model)
+    kernel = to_numpy(wrapper.layer.kernel)
+    kernel[:, 1] = [2.0, 0.0, 0.0, 0.0, 0.0]  # unit 1 reads feature 0 only...
+    wrapper.layer.kernel.assign(kernel)
+    wrapper.reset_lengths()
+    x = random_inputs((5,), batch=8, offset=1.0)
+    x[:, 0] = 0.0  # ...which is zero on this batch
+    g_before, bias_before = to_numpy(wrapper.g), to_numpy(wrapper.layer.bias)
+
+    with pytest.warns(UserWarning, match="1 of 3 output channels are constant"):
+        data_init(model, x)
+
+    g, bias = to_numpy(wrapper.g), to_numpy(wrapper.layer.bias)
+    assert (g[1], bias[1]) == (g_before[1], bias_before[1])
+    assert np.isfinite(g).all() and g[1] < 10.0
+    mean, var = channel_moments(preactivation(wrapper, x))
+    np.testing.assert_allclose(var[[0, 2]], 1.0, rtol=1e-3)
+    np.testing.assert_allclose(mean[[0, 2]], 0.0, atol=1e-3)
+    if IN_FIT_INIT:  # the first training step's init treats the dead unit alike
+        fitted = wrapped_model(lambda: layers.Dense(3, bias_initializer="ones"), (5,))
+        (fitted_wrapper,) = weight_norm_layers(fitted)
+        fitted_wrapper.layer.kernel.assign(kernel)
+        fitted_wrapper.reset_lengths()
+        fit(fitted, x, np.zeros((8, 3)))
+        np.testing.assert_allclose(to_numpy(fitted_wrapper.g), g, rtol=1e-5)
+        np.testing.assert_allclose(to_numpy(fitted_wrapper.layer.bias), bias, atol=1e-6)
+
+
 def test_data_init_without_wrappers_to_initialize_raises():
     model = convnet(data_init_=False)
     with pytest.raises(ValueError, match="no WeightNormalization layer with `data_init=True`"):
@@ -641,9 +731,13 @@ def test_save_and_load_weights(trained_model, tmp_path):
 
 
 def test_config_round_trip():
-    wrapper = WeightNormalization(layers.Conv2DTranspose(3, 2, strides=2), data_init=False)
+    wrapper = WeightNormalization(
+        layers.Conv2DTranspose(3, 2, strides=2), data_init=False, init_style="tfa"
+    )
     clone = WeightNormalization.from_config(wrapper.get_config())
     assert clone.data_init is False
+    assert clone.init_style == "tfa"
+    assert WeightNormalization(layers.Dense(2)).init_style == "paper"
     assert isinstance(clone.layer, layers.Conv2DTranspose)
     assert clone.layer.get_config() == wrapper.layer.get_config()
 
@@ -787,6 +881,11 @@ def test_double_wrapping_is_rejected():
         ({"layer": layers.LSTM(2), "kernels": "kernel"}, r"`kernels='kernel'`"),
         ({"layer": layers.LSTM(2), "kernels": ("kernel", "kernel")}, "distinct names"),
         ({"layer": layers.GRU(2), "kernels": ["bias"]}, r"kernels of `GRU`"),
+        (
+            {"layer": layers.Dense(2), "init_style": "x"},
+            r"^Invalid value for `init_style`: expected one of 'paper', 'tfa'\. "
+            r"Received: `init_style='x'`$",
+        ),
     ],
     ids=[
         "not_a_layer",
@@ -798,6 +897,7 @@ def test_double_wrapping_is_rejected():
         "kernels_string",
         "kernels_repeated",
         "kernels_not_a_kernel",
+        "init_style",
     ],
 )
 def test_invalid_arguments_are_rejected(arguments, message):
