@@ -10,6 +10,7 @@ import pytest
 
 from labkit import _checks, notebook_contract, variants
 from labkit.live import progress
+from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.panel_controller import data_key
 from labkit.params import ExperimentParams
 from labkit.results import RunRecord, RunResult
@@ -31,6 +32,7 @@ EXAMPLES = [
     RunResult.record,
     RunResult.to_json,
     RunResult.to_frame,
+    MeanOnlyBatchNormalization,
 ]
 
 
