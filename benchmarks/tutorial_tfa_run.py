@@ -21,13 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 
-def build(model: str, num_classes: int) -> tf.keras.Model:
+def build(model: str, num_classes: int, data_init: bool = True) -> tf.keras.Model:
     import tensorflow_addons as tfa
 
     layers = tf.keras.layers
 
     def wrap(layer):
-        return tfa.layers.WeightNormalization(layer) if model == "weightnorm" else layer
+        if model != "weightnorm":
+            return layer
+        return tfa.layers.WeightNormalization(layer, data_init=data_init)
 
     return tf.keras.Sequential(
         [

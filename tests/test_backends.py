@@ -16,7 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything whose behaviour must not depend on the backend.
-MODULES = ["tests/test_weightnorm.py", "tests/test_batches.py"]
+MODULES = [
+    "tests/test_weightnorm.py",
+    "tests/test_keras_compat.py",
+    "tests/test_tfa_init.py",
+    "tests/test_tfa_lockstep.py",
+    "tests/test_batches.py",
+    "tests/test_meanonly.py",
+]
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
