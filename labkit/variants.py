@@ -2,7 +2,8 @@
 
 Models, run folders, tables, live figures and reports all name a ConvNet `"regular"` or
 `"weightnorm"`, label it "Regular ConvNet" or "WeightNorm ConvNet", and draw it in the tutorial's
-red or blue. This module depends on nothing, so any other may use it.
+red or blue. The other normalizations `build_convnet` offers (`NORMALIZATIONS`) get a name, label
+and colour here too. This module depends on nothing, so any other may use it.
 
 Example:
 
@@ -14,22 +15,72 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["REGULAR", "WEIGHTNORM", "VARIANTS", "RUN_LABELS", "RUN_COLORS", "run_name"]
+__all__ = [
+    "REGULAR",
+    "WEIGHTNORM",
+    "VARIANTS",
+    "RUN_LABELS",
+    "RUN_COLORS",
+    "run_name",
+    "BATCHNORM",
+    "WEIGHTNORM_MEANONLY",
+    "NORMALIZATIONS",
+    "WEIGHT_NORMALIZED",
+    "NORMALIZATION_RUNS",
+    "normalization_of",
+]
 
 REGULAR = "regular"
 WEIGHTNORM = "weightnorm"
 VARIANTS = (REGULAR, WEIGHTNORM)
-RUN_LABELS = {REGULAR: "Regular ConvNet", WEIGHTNORM: "WeightNorm ConvNet"}
+BATCHNORM = "batchnorm"
+WEIGHTNORM_MEANONLY = "weightnorm+meanonly"
+# How `build_convnet` normalizes the ConvNet's layers; "none" is the tutorial's regular ConvNet.
+NORMALIZATIONS = ("none", WEIGHTNORM, BATCHNORM, WEIGHTNORM_MEANONLY)
+# The normalizations whose Conv2D and Dense layers are weight-normalized.
+WEIGHT_NORMALIZED = (WEIGHTNORM, WEIGHTNORM_MEANONLY)
+# The run (and model) name of each normalization: a folder name and a TensorFlow scope name.
+NORMALIZATION_RUNS = {
+    "none": REGULAR,
+    WEIGHTNORM: WEIGHTNORM,
+    BATCHNORM: BATCHNORM,
+    WEIGHTNORM_MEANONLY: "weightnorm_meanonly",
+}
+RUN_LABELS = {
+    REGULAR: "Regular ConvNet",
+    WEIGHTNORM: "WeightNorm ConvNet",
+    BATCHNORM: "BatchNorm ConvNet",
+    NORMALIZATION_RUNS[WEIGHTNORM_MEANONLY]: "WeightNorm + mean-only BN ConvNet",
+}
 # The tutorial drew the regular ConvNet in red and the WeightNorm ConvNet in blue.
-RUN_COLORS = {REGULAR: "#d62728", WEIGHTNORM: "#1f77b4"}
+RUN_COLORS = {
+    REGULAR: "#d62728",
+    WEIGHTNORM: "#1f77b4",
+    BATCHNORM: "#2ca02c",
+    NORMALIZATION_RUNS[WEIGHTNORM_MEANONLY]: "#9467bd",
+}
 
 
-def run_name(weight_norm: bool) -> str:
-    """The run (and model) name of the tutorial's ConvNet with or without weight normalization.
+def run_name(weight_norm: bool, normalization: str | None = None) -> str:
+    """The run (and model) name of the tutorial's ConvNet with or without weight normalization,
+    or of the ConvNet with `normalization` (one of `NORMALIZATIONS`) when that is given.
 
     Example:
 
-    >>> run_name(weight_norm=False)
-    'regular'
+    >>> run_name(weight_norm=False), run_name(False, normalization="weightnorm+meanonly")
+    ('regular', 'weightnorm_meanonly')
     """
-    return WEIGHTNORM if weight_norm else REGULAR
+    if normalization is None:
+        return WEIGHTNORM if weight_norm else REGULAR
+    return NORMALIZATION_RUNS[normalization]
+
+
+def normalization_of(weight_norm: bool) -> str:
+    """The normalization of the tutorial's ConvNet with or without weight normalization.
+
+    Example:
+
+    >>> normalization_of(weight_norm=True)
+    'weightnorm'
+    """
+    return WEIGHTNORM if weight_norm else "none"
