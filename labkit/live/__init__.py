@@ -1,9 +1,12 @@
 """Live training plots: collect Keras metrics, draw them where the notebook runs.
 
-One idea per module: `history` keeps the metrics, `progress` words them, `figure` lays them
-out, `renderers` draw them, `environment` picks the renderer (and owns the live modes), and
-`callback` holds `LivePlot`, the Keras callback that ties them together. `labkit.live` depends
-only on lower layers (`labkit.variants` for the runs' colours and labels, `labkit._checks`).
+One idea per module: `history` keeps the metrics, `progress` words them, `smoothing` averages
+them, `diagnostics` measures weight normalization's ‖v‖, g and effective step, `figure` lays
+them out, `renderers` draw them, `toolbar` lets the viewer change the view and export it,
+`export` writes figures to HTML and images, `environment` picks the renderer (and owns the
+live modes), and `callback` holds `LivePlot`, the Keras callback that ties them together.
+`labkit.live` depends only on lower layers (`labkit.variants` for the runs' colours and labels,
+`labkit._checks`, and `labkit.weightnorm` for the diagnostics).
 
 Names are imported on first use, so that checking a mode (`labkit.live.environment`) does not
 import Keras or plotly.
@@ -35,6 +38,11 @@ _LAZY = {
     "DisplayRenderer": "labkit.live.renderers",
     "StaticRenderer": "labkit.live.renderers",
     "write_html": "labkit.live.renderers",
+    "ema": "labkit.live.smoothing",
+    "WeightNormProbe": "labkit.live.diagnostics",
+    "Toolbar": "labkit.live.toolbar",
+    "save_figure": "labkit.live.export",
+    "save_figures": "labkit.live.export",
 }
 
 __all__ = list(_LAZY)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 
-from labkit.live.environment import resolve_mode
-from labkit.live.figure import FigureSpec
+from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
+from labkit.live.environment import resolve_mode, widget_problem
+from labkit.live.export import save_figure
+from labkit.live.figure import LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
 from labkit.live.renderers import Renderer, make_renderer, write_html
 
@@ -22,21 +26,42 @@ class LivePlot(keras.callbacks.Callback):
     """Plots loss and accuracy live while `fit` runs: per batch, per epoch, several runs at once.
 
     Training metrics are drawn after every batch as Keras reports them (running means over the
-    epoch so far), validation metrics after every epoch, on an x-axis in epochs. Each `fit`
-    is one run, named by `label` or else by the model's name (`"regular"` and `"weightnorm"`
-    for `labkit.build_convnet`), and keeps its colour; fitting a run of the same name again
-    replaces its curves. Train curves are solid, validation curves dashed. The title shows
-    epoch, batch, elapsed time, ETA and the best validation accuracy so far.
+    epoch so far), validation metrics after every epoch. Each `fit` is one run, named by
+    `label` or else by the model's name (`"regular"` and `"weightnorm"` for
+    `labkit.build_convnet`), and keeps its colour; fitting a run of the same name again
+    replaces its curves. Train curves are solid, validation curves dashed; a learning rate that
+    changes (schedules, `ReduceLROnPlateau`) is drawn dotted on its own log axis. The title
+    shows epoch, batch, elapsed time, ETA and the best validation accuracy so far.
 
     Where the figure goes depends on `mode` (see `labkit.live.environment`): a `FigureWidget`
     updated in place, a static figure re-displayed, or one static figure when each `fit` ends
-    (headless runs: papermill, nbclient, scripts). Updates are throttled to `update_interval`.
+    (headless runs: papermill, nbclient, scripts). Where a `FigureWidget` cannot render (its
+    front end is missing), the widget mode draws the re-displayed figure instead, below a
+    one-line hint. Updates are throttled to `update_interval`.
+
+    In widget mode a toolbar above the figure sets the smoothing, a linear or log loss axis
+    and the x-axis, acting at once on the curves drawn so far (`set_view` does the same from
+    code), and exports the figure (`save`). The other modes take the same options as
+    arguments.
+
+    With `diagnostics=True`, every weight-normalized layer's mean `‖v‖`, mean `g` and
+    effective step (`labkit.live.diagnostics`) are measured every `diagnostics_every` steps
+    and drawn as a second row; at each epoch's end they are also added to Keras' logs as
+    `wn/<layer>/<quantity>` (so `labkit.run_experiment` writes them to `history.csv` and
+    `metrics.json`).
 
     Args:
         mode: `"auto"` (default), `"widget"`, `"display"`, `"static"` or `"off"`.
         metrics: Keras log names to plot, one subplot each.
         label: Run name to use instead of the model's name.
         log_y: Logarithmic y-axis for losses.
+        smoothing: Exponential moving average weight for the training curves, in [0, 0.99]
+            (0: raw); the raw curve stays faint behind.
+        x_axis: `"epochs"` (default), `"steps"` or `"seconds"`.
+        learning_rate: Draw the learning rate of runs where it changes.
+        diagnostics: Measure and draw the weight-norm diagnostics.
+        diagnostics_every: Optimizer steps between two diagnostic measurements.
+        controls: Show the toolbar above the widget (widget mode).
         update_interval: Least seconds between redraws; defaults to the renderer's
             (0.3 s for the widget, 1 s for the display handle).
         max_points: Points drawn per curve at most; longer histories are downsampled.
@@ -47,9 +72,10 @@ class LivePlot(keras.callbacks.Callback):
 
     Example:
 
-    >>> plot = LivePlot(log_y=True)
+    >>> plot = LivePlot(log_y=True, smoothing=0.6, diagnostics=True)
     >>> model.fit(x, y, validation_data=(x_val, y_val), epochs=10, callbacks=[plot])
     >>> plot.stop()  # from another thread: ends the fit after the current batch
+    >>> plot.save("runs/live.png")
     """
 
     def __init__(
@@ -58,6 +84,12 @@ class LivePlot(keras.callbacks.Callback):
         metrics: Sequence[str] = ("loss", "accuracy"),
         label: str | None = None,
         log_y: bool = False,
+        smoothing: float = 0.0,
+        x_axis: str = "epochs",
+        learning_rate: bool = True,
+        diagnostics: bool = False,
+        diagnostics_every: int = DEFAULT_EVERY,
+        controls: bool = True,
         update_interval: float | None = None,
         max_points: int = 600,
         title: str = "Training, live",
@@ -72,9 +104,28 @@ class LivePlot(keras.callbacks.Callback):
                 f"Received: `update_interval={update_interval!r}`"
             )
         self.history = MetricHistory(metrics)
-        self.spec = FigureSpec(title=title, log_y=log_y, max_points=max_points)
+        self.spec = FigureSpec(
+            title=title,
+            log_y=log_y,
+            max_points=max_points,
+            smoothing=smoothing,
+            x_axis=x_axis,
+            diagnostics=diagnostics,
+            learning_rate=learning_rate,
+        )
+        self.probe = WeightNormProbe(diagnostics_every) if diagnostics else None
         self.label = label
         self.stop_event = threading.Event()
+        # Held while the history changes or is drawn: the panel trains in a thread while the
+        # toolbar redraws from the kernel's main thread.
+        self.lock = threading.RLock()
+        self.hint: str | None = None
+        if self.mode == "widget" and (problem := widget_problem()):
+            self.mode = "display"
+            self.hint = f"labkit: the live widget cannot render here ({problem}); "
+            self.hint += "showing a figure redrawn through a display handle instead."
+        self.toolbar = None
+        self._controls = controls
         self._update_interval = update_interval
         self._html_path = html_path
         self._display = display
@@ -88,15 +139,24 @@ class LivePlot(keras.callbacks.Callback):
     def renderer(self) -> Renderer | None:
         """The renderer for `mode` (made on first use; `None` when `mode="off"`)."""
         if not self._renderer_made:
+            if self.mode == "widget" and self._controls:
+                from labkit.live.toolbar import Toolbar
+
+                self.toolbar = Toolbar(self.spec, on_change=self.set_view, on_export=self.export)
             self._renderer = make_renderer(
-                self.mode, self.spec, display=self._display, html_path=self._html_path
+                self.mode,
+                self.spec,
+                display=self._display,
+                html_path=self._html_path,
+                header=self.toolbar.widget if self.toolbar else None,
+                hint=self.hint,
             )
             self._renderer_made = True
         return self._renderer
 
     @property
     def widget(self):
-        """The `FigureWidget` in widget mode, to place in a container.
+        """In widget mode, what to place in a container: the toolbar over the `FigureWidget`.
 
         Example:
 
@@ -104,7 +164,7 @@ class LivePlot(keras.callbacks.Callback):
         """
         if self.mode != "widget":
             raise ValueError(f"`widget` exists only in widget mode. Received: `mode={self.mode!r}`")
-        return self.renderer.widget
+        return self.renderer.view
 
     @property
     def update_interval(self) -> float:
@@ -144,7 +204,24 @@ class LivePlot(keras.callbacks.Callback):
     def show(self) -> None:
         """Displays the figure now instead of when training starts (widget and display modes)."""
         if self.renderer is not None:
-            self.renderer.show(self.history)
+            with self.lock:
+                self.renderer.show(self.history)
+
+    def set_view(self, **options: Any) -> None:
+        """Changes `smoothing`, `log_y` or `x_axis` and redraws the curves drawn so far.
+
+        Safe from any thread; what the toolbar's controls call.
+
+        Example:
+
+        >>> plot.set_view(smoothing=0.9, log_y=True, x_axis="seconds")
+        """
+        with self.lock:
+            changed = self.spec.update(**options)
+            if changed and self.renderer is not None:
+                self.renderer.redraw(self.history)
+        if self.toolbar is not None:
+            self.toolbar.show_view(self.spec)
 
     def save_html(self, path: str | os.PathLike, include_plotlyjs: bool | str = True) -> Path:
         """Writes the figure as it stands to a standalone HTML file.
@@ -153,7 +230,39 @@ class LivePlot(keras.callbacks.Callback):
 
         >>> plot.save_html("runs/weight_norm/live.html")
         """
-        return write_html(self.spec.to_dict(self.history), path, include_plotlyjs)
+        return write_html(self._figure_dict(), path, include_plotlyjs)
+
+    def save(self, path: str | os.PathLike, width: int | None = None) -> Path:
+        """Writes the figure as it stands to `path`: standalone HTML, PNG, SVG, PDF, JPEG, WebP.
+
+        The format follows the suffix. HTML embeds plotly.js and always works; images are
+        drawn by plotly's `kaleido` in a Chrome-family browser found on the machine
+        (`labkit.live.export`), and fail with one line saying what to install where none is.
+
+        Example:
+
+        >>> plot.save("runs/weight_norm/live.png")
+        PosixPath('runs/weight_norm/live.png')
+        """
+        return save_figure(self._figure_dict(), path, width=width)
+
+    def export(self, base: str | os.PathLike) -> list[Path]:
+        """Writes `<base>.html` and `<base>.png`; what the toolbar's Export button does.
+
+        The HTML is written first; when the PNG then fails, the `RuntimeError` says so too.
+
+        Example:
+
+        >>> plot.export("runs/weight_norm/live")
+        [PosixPath('runs/weight_norm/live.html'), PosixPath('runs/weight_norm/live.png')]
+        """
+        base = Path(base)
+        figure = self._figure_dict()
+        page = save_figure(figure, base.with_name(f"{base.name}.html"))
+        try:
+            return [page, save_figure(figure, base.with_name(f"{base.name}.png"))]
+        except RuntimeError as error:
+            raise RuntimeError(f"Wrote {page}; {error}") from error
 
     def figure(self):
         """The figure as it stands, as a static `plotly.graph_objects.Figure`.
@@ -164,40 +273,60 @@ class LivePlot(keras.callbacks.Callback):
         """
         import plotly.graph_objects as go
 
-        return go.Figure(self.spec.to_dict(self.history))
+        return go.Figure(self._figure_dict())
+
+    def _figure_dict(self) -> dict:
+        with self.lock:
+            return self.spec.to_dict(self.history)
 
     # Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
         self._run = self.label or self.model.name
         self._epoch = 0
-        self.history.start_run(
-            self._run, epochs=self.params.get("epochs"), steps=self.params.get("steps")
-        )
-        if self.renderer is not None:
-            self.renderer.show(self.history)
-            self._last_draw = time.monotonic()
+        with self.lock:
+            self.history.start_run(
+                self._run, epochs=self.params.get("epochs"), steps=self.params.get("steps")
+            )
+            if self.probe is not None:
+                for series in self.probe.attach(self.model):
+                    self.history.add_series(self._run, series)
+            self._record_learning_rate()
+            if self.renderer is not None:
+                self.renderer.show(self.history)
+                self._last_draw = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self.history.add_batch(self._run, self._epoch, batch, logs or {})
-        if self.stop_event.is_set():
-            self.model.stop_training = True
-        self._draw_if_due()
+        with self.lock:
+            self.history.add_batch(self._run, self._epoch, batch, logs or {})
+            if self.probe is not None:
+                step = self.history.runs[self._run].step
+                for series, value in self.probe.after_step(step).items():
+                    self.history.add_point(self._run, series, value)
+            if self.stop_event.is_set():
+                self.model.stop_training = True
+            self._draw_if_due()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.history.add_epoch(self._run, epoch, logs or {})
-        self._draw_if_due(force=self.update_interval < float("inf"))
+        with self.lock:
+            self.history.add_epoch(self._run, epoch, logs or {})
+            self._record_learning_rate()
+            self._draw_if_due(force=self.update_interval < math.inf)
+        if self.probe is not None and logs is not None:
+            # Keras passes this dict on to the callbacks after this one and to `History`.
+            logs.update(self.probe.epoch_summary())
 
     def on_train_end(self, logs=None):
-        run = self.history.runs[self._run]
-        stopped = self.stop_event.is_set() or bool(run.epochs and run.epoch < run.epochs)
-        self.history.end_run(self._run, stopped=stopped)
-        self.stop_event.clear()
-        if self.renderer is not None:
-            self.renderer.finish(self.history)
+        with self.lock:
+            run = self.history.runs[self._run]
+            stopped = self.stop_event.is_set() or bool(run.epochs and run.epoch < run.epochs)
+            self.history.end_run(self._run, stopped=stopped)
+            self.stop_event.clear()
+            if self.renderer is not None:
+                self.renderer.finish(self.history)
 
     def _draw_if_due(self, force: bool = False) -> None:
         if self.renderer is None:
@@ -205,4 +334,34 @@ class LivePlot(keras.callbacks.Callback):
         now = time.monotonic()
         if force or now - self._last_draw >= self.update_interval:
             self._last_draw = now
+            self._record_learning_rate()
             self.renderer.update(self.history)
+
+    def _record_learning_rate(self) -> None:
+        """Adds the optimizer's learning rate to the run, where the run stands.
+
+        Read when the figure is drawn and at each epoch's end, not after every batch; the
+        figure draws it only for runs where it changes.
+        """
+        if not self.spec.learning_rate:
+            return
+        rate = current_learning_rate(self.model)
+        if rate is not None:
+            self.history.add_point(self._run, LEARNING_RATE, rate)
+
+
+def current_learning_rate(model: keras.Model) -> float | None:
+    """The learning rate the model's optimizer uses now (schedules evaluated), or `None`.
+
+    Example:
+
+    >>> current_learning_rate(model)
+    0.001
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None

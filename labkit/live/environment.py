@@ -13,13 +13,20 @@
 
 The connection-file check matters for papermill started from inside a notebook (a sweep
 launched from JupyterLab): its kernel inherits `JPY_SESSION_NAME` but not the connection entry.
+
+`widget_problem` says when a `FigureWidget` cannot render even where widgets are wanted: its
+Python libraries are missing, or the Jupyter installation that this kernel can see has the
+widget manager but not anywidget's front end (which draws plotly's `FigureWidget`). `LivePlot`
+then draws through a display handle instead, below a one-line hint.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
+from pathlib import Path
 
 from labkit._checks import check_choice
 
@@ -29,6 +36,7 @@ __all__ = [
     "detect_mode",
     "in_kernel",
     "started_by_jupyter_server",
+    "widget_problem",
     "LIVE_ENV",
     "LIVE_MODES",
     "RESOLVED_MODES",
@@ -127,3 +135,44 @@ def started_by_jupyter_server() -> bool:
         # No readable connection file to tell inherited variables apart: trust the variable.
         return True
     return info.get("jupyter_session") == session
+
+
+# The JupyterLab extensions that draw widgets at all, and that draw anywidget widgets.
+_WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"
+_ANYWIDGET_FRONTEND = "anywidget"
+
+
+def widget_problem() -> str | None:
+    """Why a plotly `FigureWidget` cannot render here, in a few words; `None` if it can.
+
+    Checks what the kernel can see: the Python packages behind `FigureWidget`, and in the
+    Jupyter data folders, anywidget's front-end extension beside the widget manager (a kernel
+    whose folders hold neither, e.g. one from another environment, is given the benefit of
+    the doubt).
+
+    Example:
+
+    >>> widget_problem()  # anywidget's JupyterLab extension missing
+    "anywidget's JupyterLab extension is missing: pip install anywidget, restart JupyterLab"
+    """
+    missing = [name for name in ("ipywidgets", "anywidget") if not importlib.util.find_spec(name)]
+    if missing:
+        return f"{' and '.join(missing)} not installed: pip install {' '.join(missing)}"
+    extensions = _lab_extension_dirs()
+    has = {
+        name: any((folder / name).is_dir() for folder in extensions)
+        for name in (_WIDGET_MANAGER, _ANYWIDGET_FRONTEND)
+    }
+    if has[_WIDGET_MANAGER] and not has[_ANYWIDGET_FRONTEND]:
+        return (
+            "anywidget's JupyterLab extension is missing: pip install anywidget, restart JupyterLab"
+        )
+    return None
+
+
+def _lab_extension_dirs() -> list[Path]:
+    try:
+        from jupyter_core.paths import jupyter_path
+    except ImportError:
+        return []
+    return [Path(folder) for folder in jupyter_path("labextensions")]

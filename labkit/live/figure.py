@@ -6,10 +6,13 @@ the widget renderer to fill a `FigureWidget`, the others to build a static figur
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import plotly.colors
@@ -18,21 +21,60 @@ import plotly.io
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from labkit._checks import check_int
-from labkit.live.history import MetricHistory
+from labkit._checks import check, check_choice, check_int, quoted
+from labkit.live.history import X_AXES, MetricHistory, Series, downsample_indices
 from labkit.live.progress import progress_line
+from labkit.live.smoothing import check_smoothing, ema
 from labkit.variants import RUN_COLORS, RUN_LABELS
 
-__all__ = ["FigureSpec", "figure_bundle", "show_static", "PLOTLY_MIMETYPE"]
+__all__ = [
+    "FigureSpec",
+    "figure_bundle",
+    "show_static",
+    "PLOTLY_MIMETYPE",
+    "VIEW_OPTIONS",
+    "LEARNING_RATE",
+    "DIAGNOSTICS_PREFIX",
+    "DIAGNOSTIC_QUANTITIES",
+]
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+# The options a viewer may change while a figure is shown (`FigureSpec.update`).
+VIEW_OPTIONS = ("smoothing", "log_y", "x_axis")
+# The series that holds a run's learning rate.
+LEARNING_RATE = "learning_rate"
+# Series named `wn/<layer>/<quantity>` hold weight-norm diagnostics (`labkit.live.diagnostics`):
+# each quantity's subplot title and y-axis type.
+DIAGNOSTICS_PREFIX = "wn/"
+DIAGNOSTIC_QUANTITIES = {
+    "v_norm": ("‖v‖ (mean over units)", "linear"),
+    "g_mean": ("mean g", "linear"),
+    "effective_step": ("effective step ‖Δw‖/‖w‖", "log"),
+}
+# A trace: (run, series, raw), `raw` for the faint curve behind a smoothed one.
+TraceKey = tuple[str, str, bool]
+_X_TITLES = {"epochs": "epoch", "steps": "step", "seconds": "seconds"}
+_X_HOVER = {"epochs": "epoch %{x:.2f}", "steps": "step %{x}", "seconds": "%{x:.1f} s"}
+_LAYER_DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
+_RAW_OPACITY = 0.3
+_DIAGNOSTICS_HEIGHT = 260
 # Colours for runs other than the tutorial's two, which keep red and blue.
 _EXTRA_COLORS = [c for c in plotly.colors.qualitative.D3 if c not in RUN_COLORS.values()]
 
 
-@dataclass(frozen=True)
+@dataclass
 class FigureSpec:
     """Settings of the live figure, and how a `MetricHistory` maps onto its traces.
+
+    The first row has a subplot per metric: the per-batch training curve (solid; with
+    `smoothing`, its exponential moving average, the raw curve faint behind it) and the
+    per-epoch validation curve (dashed). A learning rate that changes during a run
+    (schedules, `ReduceLROnPlateau`) is drawn dotted on a logarithmic axis at the right of
+    the first subplot. With `diagnostics`, a second row shows, per weight-normalized layer
+    (`labkit.live.diagnostics`), the mean `‖v‖`, the mean `g` and the effective step.
+
+    The view options (`smoothing`, `log_y`, `x_axis`) may change at any time through
+    `update`; the next drawing uses them.
 
     Args:
         title: First line of the figure title; the progress line goes below it.
@@ -40,12 +82,20 @@ class FigureSpec:
         max_points: Points drawn per series at most (long histories are downsampled).
         labels: Display names of runs; defaults to `labkit.variants.RUN_LABELS`.
         colors: Colours of runs; defaults to `labkit.variants.RUN_COLORS`, then a palette.
-        height: Figure height in pixels.
+        height: Height in pixels of the metrics row (the diagnostics row adds its own).
+        smoothing: Weight of the exponential moving average drawn over the training curves,
+            in [0, 0.99]; 0 draws them raw.
+        x_axis: What the x-axis counts: `"epochs"`, `"steps"` (optimizer steps) or
+            `"seconds"` (of training, validation included).
+        diagnostics: Add the row of weight-norm diagnostics.
+        learning_rate: Draw the learning rate of runs where it changes.
 
     Example:
 
-    >>> spec = FigureSpec(title="Training", log_y=True)
+    >>> spec = FigureSpec(title="Training", log_y=True, smoothing=0.6, x_axis="steps")
     >>> figure = spec.to_dict(history)
+    >>> spec.update(x_axis="seconds")
+    True
     """
 
     title: str = "Training, live"
@@ -54,11 +104,41 @@ class FigureSpec:
     labels: Mapping[str, str] = field(default_factory=lambda: dict(RUN_LABELS))
     colors: Mapping[str, str] = field(default_factory=lambda: dict(RUN_COLORS))
     height: int = 440
+    smoothing: float = 0.0
+    x_axis: str = "epochs"
+    diagnostics: bool = False
+    learning_rate: bool = True
 
     def __post_init__(self):
         # Checked here, not at the first redraw in the middle of training.
         check_int("max_points", self.max_points, minimum=2)
         check_int("height", self.height, minimum=1)
+        for name in ("log_y", "diagnostics", "learning_rate"):
+            _check_bool(name, getattr(self, name))
+        check_smoothing(self.smoothing)
+        check_choice("x_axis", self.x_axis, X_AXES)
+
+    def update(self, **options: Any) -> bool:
+        """Changes view options (`smoothing`, `log_y`, `x_axis`); returns whether any changed.
+
+        Every value is checked before any is applied.
+
+        Example:
+
+        >>> spec.update(smoothing=0.8, log_y=True)
+        True
+        """
+        unknown = sorted(set(options) - set(VIEW_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"Only the view options {quoted(VIEW_OPTIONS)} can change. "
+                f"Received: `{unknown[0]}={options[unknown[0]]!r}`"
+            )
+        checked = replace(self, **options)  # runs every check of __post_init__
+        changed = any(getattr(self, name) != getattr(checked, name) for name in options)
+        for name in options:
+            setattr(self, name, getattr(checked, name))
+        return changed
 
     def label(self, run: str) -> str:
         """Display name of a run."""
@@ -75,7 +155,9 @@ class FigureSpec:
 
     def layout(self, history: MetricHistory) -> dict:
         """The figure layout (a fresh dict), title included."""
-        layout = dict(_base_layout(history.metrics, self.log_y, self.height))
+        layout = copy.deepcopy(
+            _base_layout(history.metrics, self.log_y, self.height, self.x_axis, self.diagnostics)
+        )
         layout["title"] = {
             "text": self.title_text(history),
             "x": 0.01,
@@ -85,52 +167,143 @@ class FigureSpec:
             "yref": "container",
             "pad": {"t": 12},
         }
+        layout[_axis_name("yaxis", self._learning_rate_axis(history))]["visible"] = any(
+            self.kind(history, series) == "learning_rate" for _, series, _ in self.keys(history)
+        )
         return layout
 
     def top_margin(self, history: MetricHistory) -> int:
         """Room for the title's progress lines (one per run)."""
         return 66 + 18 * max(1, len(history.runs))
 
-    def keys(self, history: MetricHistory) -> list[tuple[str, str]]:
-        """One `(run, series)` key per trace, in trace order."""
-        return [(run, name) for run, record in history.runs.items() for name in record.series]
+    def kind(self, history: MetricHistory, series: str) -> str:
+        """What a series is: `"train"`, `"val"`, `"learning_rate"`, `"diagnostic"` or `"other"`.
 
-    def trace_style(self, history: MetricHistory, run: str, series: str) -> dict:
+        Example:
+
+        >>> spec.kind(history, "val_loss")
+        'val'
+        """
+        if series in history.metrics:
+            return "train"
+        if series.startswith("val_") and series[4:] in history.metrics:
+            return "val"
+        if series == LEARNING_RATE:
+            return "learning_rate"
+        return "diagnostic" if series.startswith(DIAGNOSTICS_PREFIX) else "other"
+
+    def keys(self, history: MetricHistory) -> list[TraceKey]:
+        """One `(run, series, raw)` key per trace, in trace order.
+
+        `raw` marks the faint raw curve drawn behind a smoothed training curve. Each run's
+        traces follow the previous run's, so a new run only appends traces.
+        """
+        keys = []
+        for run, record in history.runs.items():
+            for name, series in record.series.items():
+                kind = self.kind(history, name)
+                if kind == "train" and self.smoothing > 0:
+                    keys.append((run, name, True))
+                if (
+                    kind in ("train", "val")
+                    or (kind == "diagnostic" and self.diagnostics)
+                    or (kind == "learning_rate" and self.learning_rate and _changes(series))
+                ):
+                    keys.append((run, name, False))
+        return keys
+
+    def trace_style(self, history: MetricHistory, run: str, series: str, raw: bool = False) -> dict:
         """Everything of a trace except its points."""
         index = list(history.runs).index(run)
+        color = self.color(run, index)
+        label = self.label(run)
+        kind = self.kind(history, series)
+        x_hover = _X_HOVER[self.x_axis]
+        if kind == "learning_rate":
+            return {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{label} (learning rate)",
+                "legendgroup": run,
+                "line": {"color": color, "dash": "dot", "width": 1.5, "shape": "hv"},
+                **_axes(1, self._learning_rate_axis(history)),
+                "hovertemplate": f"{label}<br>{x_hover}<br>learning rate %{{y:.3g}}<extra></extra>",
+            }
+        if kind == "diagnostic":
+            layer, quantity = series[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)
+            layers = _diagnostic_layers(history.runs[run].series)
+            axis = len(history.metrics) + 1 + list(DIAGNOSTIC_QUANTITIES).index(quantity)
+            return {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{label} · {layer}",
+                "legendgroup": f"{run}/{layer}",
+                "showlegend": quantity == next(iter(DIAGNOSTIC_QUANTITIES)),
+                "line": {
+                    "color": color,
+                    "dash": _LAYER_DASHES[layers.index(layer) % len(_LAYER_DASHES)],
+                    "width": 1.5,
+                },
+                **_axes(axis, axis),
+                "hovertemplate": f"{label} {layer}<br>{x_hover}<br>"
+                f"{DIAGNOSTIC_QUANTITIES[quantity][0]} %{{y:.4g}}<extra></extra>",
+            }
         metric = series.removeprefix("val_")
         column = history.metrics.index(metric) + 1
-        split = "val" if series.startswith("val_") else "train"
-        label = self.label(run)
-        return {
+        split = "val" if kind == "val" else "train"
+        style = {
             "type": "scatter",
             "mode": "lines+markers" if split == "val" else "lines",
             "name": f"{label} ({split})",
             "legendgroup": run,
             "showlegend": column == 1,
             "line": {
-                "color": self.color(run, index),
+                "color": color,
                 "dash": "dash" if split == "val" else "solid",
                 "width": 2,
             },
-            "xaxis": "x" if column == 1 else f"x{column}",
-            "yaxis": "y" if column == 1 else f"y{column}",
-            "hovertemplate": f"{label} {split}<br>epoch %{{x:.2f}}<br>{metric} %{{y:.4f}}"
-            "<extra></extra>",
+            **_axes(column, column),
+            "hovertemplate": f"{label} {split}<br>{x_hover}<br>{metric} %{{y:.4f}}<extra></extra>",
         }
+        if raw:
+            style.update(
+                name=f"{label} (train, raw)",
+                showlegend=False,
+                opacity=_RAW_OPACITY,
+                line={**style["line"], "width": 1},
+                hoverinfo="skip",
+            )
+            del style["hovertemplate"]
+        return style
 
-    def points(self, history: MetricHistory, run: str, series: str) -> tuple[np.ndarray, ...]:
-        """A trace's points, downsampled, with a gap between epochs in the per-batch series.
+    def points(
+        self, history: MetricHistory, run: str, series: str, raw: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """A trace's points on `x_axis`, smoothed and downsampled as set.
 
-        Keras' batch values are running means that restart every epoch; the gap keeps each
-        epoch's curve apart instead of joining one epoch's mean to the next one's first batch.
+        The per-batch training series are smoothed unless `raw`, and drawn with a gap between
+        epochs when not smoothed: Keras' batch values are running means that restart every
+        epoch, and the gap keeps each epoch's curve apart instead of joining one epoch's mean
+        to the next one's first batch.
         """
-        x, y = history.runs[run].series[series].points(self.max_points)
-        if series.startswith("val_") or len(x) < 2:
+        record = history.runs[run].series[series]
+        x, y = record.column(self.x_axis), record.column("y")
+        train = self.kind(history, series) == "train"
+        smoothed = train and not raw and self.smoothing > 0
+        if smoothed:
+            y = ema(y, self.smoothing)
+        keep = downsample_indices(len(x), self.max_points)
+        x, y = x[keep], y[keep]
+        if not train or smoothed or len(x) < 2:
             return x, y
-        # Batch b of epoch e sits in (e, e + 1]: a new epoch starts where ceil(x) grows.
-        starts = np.flatnonzero(np.diff(np.ceil(x)) > 0) + 1
+        # Batch b of epoch e sits in (e, e + 1]: a new epoch starts where ceil(epochs) grows.
+        starts = np.flatnonzero(np.diff(np.ceil(record.column("epochs")[keep])) > 0) + 1
         return np.insert(x, starts, np.nan), np.insert(y, starts, np.nan)
+
+    def trace(self, history: MetricHistory, key: TraceKey) -> dict:
+        """One whole trace (style and points) as a JSON-ready dict."""
+        x, y = self.points(history, *key)
+        return {**self.trace_style(history, *key), "x": _json(x), "y": _json(y)}
 
     def to_dict(self, history: MetricHistory) -> dict:
         """The whole figure as a JSON-ready dict (points as lists, gaps as `None`).
@@ -139,13 +312,39 @@ class FigureSpec:
 
         >>> plotly.io.show(FigureSpec().to_dict(history))
         """
-        data = []
-        for run, series in self.keys(history):
-            x, y = self.points(history, run, series)
-            data.append({**self.trace_style(history, run, series), "x": _json(x), "y": _json(y)})
+        data = [self.trace(history, key) for key in self.keys(history)]
         layout = self.layout(history)
         layout["margin"] = {**layout["margin"], "t": self.top_margin(history)}
         return {"data": data, "layout": layout}
+
+    def _learning_rate_axis(self, history: MetricHistory) -> int:
+        return len(history.metrics) + 1 + (len(DIAGNOSTIC_QUANTITIES) if self.diagnostics else 0)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    check(name, value, isinstance(value, bool), "True or False")
+
+
+def _changes(series: Series) -> bool:
+    """Whether a series holds more than one distinct value (NaN aside)."""
+    values = series.column("y")
+    values = values[~np.isnan(values)]
+    return values.size > 1 and values.min() != values.max()
+
+
+def _diagnostic_layers(series: Mapping[str, Series]) -> list[str]:
+    """The weight-normalized layers a run has diagnostics of, in the order they were added."""
+    names = [name[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)[0] for name in series]
+    prefixed = [name for name, full in zip(names, series) if full.startswith(DIAGNOSTICS_PREFIX)]
+    return list(dict.fromkeys(prefixed))
+
+
+def _axis_name(kind: str, index: int) -> str:
+    return kind if index == 1 else f"{kind}{index}"
+
+
+def _axes(x: int, y: int) -> dict[str, str]:
+    return {"xaxis": _axis_name("x", x), "yaxis": _axis_name("y", y)}
 
 
 def _json(values: np.ndarray) -> list[float | None]:
@@ -153,18 +352,60 @@ def _json(values: np.ndarray) -> list[float | None]:
     return np.where(np.isnan(values), None, values).tolist()
 
 
-@functools.lru_cache(maxsize=8)
-def _base_layout(metrics: Sequence[str], log_y: bool, height: int) -> dict:
-    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
-    for column, metric in enumerate(metrics, start=1):
-        figure.update_xaxes(title_text="epoch", row=1, col=column)
-        log = log_y and "loss" in metric
-        figure.update_yaxes(title_text=metric, type="log" if log else "linear", row=1, col=column)
+@functools.lru_cache(maxsize=16)
+def _base_layout(
+    metrics: Sequence[str], log_y: bool, height: int, x_axis: str, diagnostics: bool
+) -> dict:
+    rows = [list(metrics)]
+    if diagnostics:
+        rows.append([title for title, _ in DIAGNOSTIC_QUANTITIES.values()])
+    columns = math.lcm(*(len(row) for row in rows))
+    specs = [
+        [
+            cell
+            for _ in row
+            for cell in ({"colspan": columns // len(row)},) + (None,) * (columns // len(row) - 1)
+        ]
+        for row in rows
+    ]
+    figure = make_subplots(
+        rows=len(rows),
+        cols=columns,
+        specs=specs,
+        subplot_titles=[title for row in rows for title in row],
+        horizontal_spacing=0.1 if len(metrics) > 1 else 0.08,
+        vertical_spacing=0.16,
+        row_heights=[height, _DIAGNOSTICS_HEIGHT][: len(rows)],
+    )
+    y_axes = [(metric, "log" if log_y and "loss" in metric else "linear") for metric in metrics] + (
+        [(title, kind) for title, kind in DIAGNOSTIC_QUANTITIES.values()] if diagnostics else []
+    )
+    for index, (title, kind) in enumerate(y_axes, start=1):
+        figure.layout[_axis_name("xaxis", index)].title.text = _X_TITLES[x_axis]
+        figure.layout[_axis_name("yaxis", index)].update(title_text=title, type=kind)
     figure.update_layout(
+        {
+            _axis_name("yaxis", len(y_axes) + 1): {
+                "overlaying": "y",
+                "anchor": "x",
+                "side": "right",
+                "type": "log",
+                "showgrid": False,
+                "title": {"text": "learning rate", "standoff": 2},
+                "tickfont": {"size": 10},
+                "visible": False,
+            }
+        },
         template="plotly_white",
-        height=height,
+        height=height + (_DIAGNOSTICS_HEIGHT + 60 if diagnostics else 0),
         margin={"t": 80, "b": 90, "l": 60, "r": 20},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "xanchor": "left"},
+        legend={
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.2 if not diagnostics else -0.1,
+            "x": 0,
+            "xanchor": "left",
+        },
         # Keeps the user's zoom and legend choices across updates.
         uirevision="labkit-live",
     )

@@ -2,9 +2,12 @@
 
 Keras reports, after every training batch, the running mean of each metric over the epoch so
 far; after every epoch, the epoch's metrics and the validation metrics. `MetricHistory` stores
-them as points on one x-axis measured in epochs: batch `b` of epoch `e` (both 0-based, `steps`
-batches per epoch) sits at `e + (b + 1) / steps`, and the end of epoch `e` at `e + 1`. Each
-series keeps every point; `Series.points` downsamples for drawing.
+them as points on an x-axis measured in epochs: batch `b` of epoch `e` (both 0-based, `steps`
+batches per epoch) sits at `e + (b + 1) / steps`, and the end of epoch `e` at `e + 1`. Every
+point also keeps the optimizer steps done and the seconds since the run started, so a figure
+can draw the same series against steps or time (`X_AXES`). Other series (the learning rate,
+weight-norm diagnostics) are recorded with `MetricHistory.add_point` where the run stands.
+Each series keeps every point; `Series.points` downsamples for drawing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MetricHistory", "RunHistory", "Series", "downsample"]
+from labkit._checks import check_int
+
+__all__ = ["MetricHistory", "RunHistory", "Series", "downsample", "downsample_indices", "X_AXES"]
+
+# What a series can be drawn against: epochs (fractional), optimizer steps, seconds of training.
+X_AXES = ("epochs", "steps", "seconds")
 
 # Versions are drawn from one counter, so a restarted run's new series never repeats a version
 # that a renderer has already drawn.
@@ -37,46 +45,76 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarra
     >>> len(downsample(x, x, 1000)[0])
     626
     """
-    if max_points < 2:
-        raise ValueError(f"`max_points` must be at least 2. Received: `max_points={max_points}`")
-    if len(x) <= max_points:
-        return x, y
-    stride = 2 ** math.ceil(math.log2(len(x) / (max_points - 1)))
-    keep = np.arange(0, len(x), stride)
-    if keep[-1] != len(x) - 1:
-        keep = np.append(keep, len(x) - 1)
-    return x[keep], y[keep]
+    keep = downsample_indices(len(x), max_points)
+    return (x, y) if len(keep) == len(x) else (x[keep], y[keep])
+
+
+def downsample_indices(length: int, max_points: int) -> np.ndarray:
+    """The indices `downsample` keeps of `length` points (all of them when they fit).
+
+    Example:
+
+    >>> downsample_indices(10, 4).tolist()
+    [0, 4, 8, 9]
+    """
+    check_int("max_points", max_points, minimum=2)
+    if length <= max_points:
+        return np.arange(length)
+    stride = 2 ** math.ceil(math.log2(length / (max_points - 1)))
+    keep = np.arange(0, length, stride)
+    return keep if keep[-1] == length - 1 else np.append(keep, length - 1)
 
 
 @dataclass
 class Series:
     """One metric's points. `version` is unique across all series and changes on every append.
 
+    `x` is in epochs; `steps` and `seconds` hold where each point lies on the other `X_AXES`
+    (NaN where not given).
+
     Example:
 
     >>> series = Series()
-    >>> series.append(0.5, 2.3)
+    >>> series.append(0.5, 2.3, step=50, seconds=4.2)
     >>> series.points()
     (array([0.5]), array([2.3]))
+    >>> series.points(axis="steps")
+    (array([50.]), array([2.3]))
     """
 
     x: array = field(default_factory=lambda: array("d"))
     y: array = field(default_factory=lambda: array("d"))
+    steps: array = field(default_factory=lambda: array("d"))
+    seconds: array = field(default_factory=lambda: array("d"))
     version: int = field(default_factory=lambda: next(_VERSIONS))
 
-    def append(self, x: float, y: float) -> None:
-        """Adds one point."""
+    def append(self, x: float, y: float, step: float = math.nan, seconds: float = math.nan) -> None:
+        """Adds one point at `x` epochs, `step` optimizer steps and `seconds` of training."""
         self.x.append(x)
         self.y.append(y)
+        self.steps.append(step)
+        self.seconds.append(seconds)
         self.version = next(_VERSIONS)
 
     def __len__(self) -> int:
         return len(self.x)
 
-    def points(self, max_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The points as float arrays, downsampled to about `max_points` if given."""
-        x = np.frombuffer(self.x, dtype=np.float64).copy()
-        y = np.frombuffer(self.y, dtype=np.float64).copy()
+    def column(self, name: str) -> np.ndarray:
+        """One column as a float array (a copy): `"y"` or one of `X_AXES`.
+
+        Example:
+
+        >>> series.column("seconds")
+        array([4.2])
+        """
+        values = {"epochs": self.x, "y": self.y, "steps": self.steps, "seconds": self.seconds}
+        return np.array(values[name], dtype=np.float64)
+
+    def points(
+        self, max_points: int | None = None, axis: str = "epochs"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The points on `axis` as float arrays, downsampled to about `max_points` if given."""
+        x, y = self.column(axis), self.column("y")
         return downsample(x, y, max_points) if max_points else (x, y)
 
 
@@ -100,6 +138,7 @@ class RunHistory:
     steps: int | None = None
     epoch: int = 0
     batches_done: int = 0
+    step: int = 0
     state: str = "running"
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
@@ -109,6 +148,13 @@ class RunHistory:
         for metric in self.metrics:
             self.series.setdefault(metric, Series())
             self.series.setdefault(f"val_{metric}", Series())
+
+    @property
+    def position(self) -> tuple[float, int]:
+        """Where the run stands: `(epochs, steps)` done, epochs counted fractionally."""
+        if self.steps and self.batches_done > 0:
+            return self.epoch + self.batches_done / self.steps, self.step
+        return float(self.epoch), self.step
 
     @property
     def elapsed(self) -> float:
@@ -187,11 +233,13 @@ class MetricHistory:
         """Records the running means after batch `batch` of `epoch`; returns its x (epochs)."""
         run = self.runs[name]
         run.epoch, run.batches_done = epoch, batch + 1
+        run.step += 1
         x = epoch + (batch + 1) / run.steps if run.steps else float(epoch)
+        seconds = run.elapsed
         for metric in self.metrics:
             value = logs.get(metric)
             if value is not None:
-                run.series[metric].append(x, float(value))
+                run.series[metric].append(x, float(value), run.step, seconds)
         self._touch()
         return x
 
@@ -203,13 +251,36 @@ class MetricHistory:
         run = self.runs[name]
         partial = run.epoch == epoch and run.steps and 0 < run.batches_done < run.steps
         x = epoch + run.batches_done / run.steps if partial else float(epoch + 1)
+        seconds = run.elapsed
         for metric in self.metrics:
             value = logs.get(f"val_{metric}")
             if value is not None:
-                run.series[f"val_{metric}"].append(x, float(value))
+                run.series[f"val_{metric}"].append(x, float(value), run.step, seconds)
         run.epoch, run.batches_done = epoch + 1, 0
         self._touch()
         return x
+
+    def add_point(self, name: str, series: str, value: float) -> None:
+        """Records `value` in the run's `series` (made if new) where the run stands now.
+
+        Example:
+
+        >>> history.add_point("regular", "learning_rate", 0.001)
+        """
+        run = self.runs[name]
+        x, step = run.position
+        run.series.setdefault(series, Series()).append(x, float(value), step, run.elapsed)
+        self._touch()
+
+    def add_series(self, name: str, series: str) -> None:
+        """Adds an empty series to a run, so that renderers know of it before its first point.
+
+        Example:
+
+        >>> history.add_series("weightnorm", "wn/dense/v_norm")
+        """
+        self.runs[name].series.setdefault(series, Series())
+        self._touch()
 
     def end_run(self, name: str, stopped: bool = False) -> None:
         """Marks the run `"completed"`, or `"stopped"` when it ended early."""

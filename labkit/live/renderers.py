@@ -2,7 +2,7 @@
 
 - `WidgetRenderer`: a plotly `FigureWidget` updated in place (JupyterLab, Notebook 7).
 - `DisplayRenderer`: a static figure re-displayed through an IPython display handle
-  (Colab, VS Code, or on request).
+  (Colab, VS Code, where a `FigureWidget` cannot render, or on request).
 - `StaticRenderer`: nothing while training; one static figure at the end of each `fit`
   (papermill, nbclient, scripts), and optionally a standalone HTML file.
 
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from pathlib import Path
@@ -19,7 +20,7 @@ import plotly.io
 
 from labkit._checks import check_choice
 from labkit.live import environment
-from labkit.live.figure import FigureSpec, figure_bundle
+from labkit.live.figure import FigureSpec, TraceKey, figure_bundle
 from labkit.live.history import MetricHistory
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "StaticRenderer",
     "make_renderer",
     "write_html",
+    "hint_bundle",
 ]
 
 
@@ -61,6 +63,11 @@ class Renderer:
         """Draws the final state at the end of a `fit`."""
         self.update(history)
 
+    def redraw(self, history: MetricHistory) -> None:
+        """Draws everything again now, e.g. after the spec's view options changed."""
+        self._drawn_version = -1
+        self.update(history)
+
     def _is_stale(self, history: MetricHistory) -> bool:
         if history.version == self._drawn_version:
             return False
@@ -71,29 +78,36 @@ class Renderer:
 class WidgetRenderer(Renderer):
     """A plotly `FigureWidget` whose traces are updated in place.
 
-    Each update sends, inside one `batch_update`, only the traces that gained points and the
-    title. Needs a frontend that renders anywidget widgets (JupyterLab 4, Notebook 7).
+    Each update sends one message to the browser (plotly's `batch_update`): the points of the
+    traces that gained some, and the layout entries that changed (the title). `redraw` also
+    resends every trace's style and points, in one message too, so a changed view option
+    (smoothing, log axis, x-axis) acts at once on the curves already drawn. Needs a frontend
+    that renders anywidget widgets (JupyterLab 4, Notebook 7).
 
     Args:
         spec: The figure's settings.
         display: Display the widget when training starts; `False` when a container (such
-            as `labkit.controls.ControlPanel`) shows `renderer.widget` itself.
+            as `labkit.controls.ControlPanel`) shows `renderer.view` itself.
+        header: A widget to show above the figure in `view` (`LivePlot`'s toolbar).
 
     Example:
 
     >>> renderer = WidgetRenderer(FigureSpec(), display=False)
-    >>> ipywidgets.VBox([renderer.widget])
+    >>> ipywidgets.VBox([renderer.view])
     """
 
     interval = 0.3
 
-    def __init__(self, spec: FigureSpec | None = None, display: bool = True):
+    def __init__(self, spec: FigureSpec | None = None, display: bool = True, header=None):
         super().__init__(spec)
         self.display = display
+        self.header = header
         self._widget = None
+        self._view = None
         self._displayed = False
-        self._keys: list[tuple[str, str]] = []
+        self._keys: list[TraceKey] = []
         self._versions: list[int] = []
+        self._layout: dict = {}
 
     @property
     def widget(self):
@@ -101,20 +115,40 @@ class WidgetRenderer(Renderer):
         if self._widget is None:
             import plotly.graph_objects as go
 
-            self._widget = go.FigureWidget(self.spec.to_dict(MetricHistory()))
+            empty = self.spec.to_dict(MetricHistory())
+            self._layout = empty["layout"]
+            self._widget = go.FigureWidget(empty)
         return self._widget
+
+    @property
+    def view(self):
+        """What is displayed: the figure, below `header` when there is one."""
+        if self.header is None:
+            return self.widget
+        if self._view is None:
+            import ipywidgets
+
+            self._view = ipywidgets.VBox([self.header, self.widget])
+            self._view.add_class("labkit-live")
+        return self._view
 
     def show(self, history: MetricHistory) -> None:
         if self.display and not self._displayed:
             from IPython.display import display
 
-            display(self.widget)
+            display(self.view)
             self._displayed = True
         self.update(history)
 
     def update(self, history: MetricHistory) -> None:
-        if not self._is_stale(history):
-            return
+        if self._is_stale(history):
+            self._draw(history, restyle=False)
+
+    def redraw(self, history: MetricHistory) -> None:
+        self._drawn_version = history.version
+        self._draw(history, restyle=True)
+
+    def _draw(self, history: MetricHistory, restyle: bool) -> None:
         figure = self.widget
         keys = self.spec.keys(history)
         if keys[: len(self._keys)] != self._keys:
@@ -127,22 +161,34 @@ class WidgetRenderer(Renderer):
             )
             self._keys += new_keys
             self._versions += [-1] * len(new_keys)
+        layout = self.spec.layout(history)
+        layout["margin"] = {**layout["margin"], "t": self.spec.top_margin(history)}
         with figure.batch_update():
-            for index, (run, name) in enumerate(self._keys):
-                version = history.runs[run].series[name].version
-                if version != self._versions[index]:
-                    x, y = self.spec.points(history, run, name)
-                    figure.data[index].x, figure.data[index].y = x, y
+            for index, key in enumerate(self._keys):
+                trace = figure.data[index]
+                if restyle:
+                    style = self.spec.trace_style(history, *key)
+                    trace.update({k: v for k, v in style.items() if k != "type"})
+                version = history.runs[key[0]].series[key[1]].version
+                if restyle or version != self._versions[index]:
+                    trace.x, trace.y = self.spec.points(history, *key)
                     self._versions[index] = version
-            figure.layout.title.text = self.spec.title_text(history)
-            figure.layout.margin.t = self.spec.top_margin(history)
+            for name, value in layout.items():
+                if self._layout.get(name) != value:
+                    figure.layout[name] = value
+        self._layout = layout
 
 
 class DisplayRenderer(Renderer):
     """A static figure shown through an IPython display handle and replaced on each update.
 
-    For frontends without anywidget support (Colab, VS Code). Every update resends the whole
-    figure, hence the longer interval.
+    For frontends without anywidget support (Colab, VS Code), and where a `FigureWidget`
+    cannot render (`hint` then says why, in one line above the figure). Every update resends
+    the whole figure, hence the longer interval.
+
+    Args:
+        spec: The figure's settings.
+        hint: One line shown once above the figure.
 
     Example:
 
@@ -152,8 +198,9 @@ class DisplayRenderer(Renderer):
 
     interval = 1.0
 
-    def __init__(self, spec: FigureSpec | None = None):
+    def __init__(self, spec: FigureSpec | None = None, hint: str | None = None):
         super().__init__(spec)
+        self.hint = hint
         self.handle = None
 
     def show(self, history: MetricHistory) -> None:
@@ -170,6 +217,8 @@ class DisplayRenderer(Renderer):
 
         bundle = figure_bundle(self.spec.to_dict(history))
         if self.handle is None:
+            if self.hint:
+                display(hint_bundle(self.hint), raw=True)
             self.handle = display(bundle, raw=True, display_id=True)
         else:
             self.handle.update(bundle, raw=True)
@@ -203,11 +252,28 @@ class StaticRenderer(DisplayRenderer):
     def update(self, history: MetricHistory) -> None:
         """Draws nothing until `finish`."""
 
+    def redraw(self, history: MetricHistory) -> None:
+        """Redraws the figure already shown (once a `fit` finished); nothing before."""
+        if self.handle is not None:
+            self._drawn_version = -1
+            self._draw(history)
+
     def finish(self, history: MetricHistory) -> None:
         if environment.in_kernel():
             self._draw(history)
         if self.html_path is not None:
             write_html(self.spec.to_dict(history), self.html_path)
+
+
+def hint_bundle(hint: str) -> dict[str, str]:
+    """A one-line notice as a display bundle (plain text, and muted HTML in notebooks).
+
+    Example:
+
+    >>> IPython.display.display(hint_bundle("The widget cannot render here."), raw=True)
+    """
+    line = f'<div class="labkit-live-hint" style="opacity:0.75">{html.escape(hint)}</div>'
+    return {"text/plain": hint, "text/html": line}
 
 
 def write_html(figure: dict, path: str | os.PathLike, include_plotlyjs: bool | str = True) -> Path:
@@ -228,16 +294,20 @@ def make_renderer(
     spec: FigureSpec | None = None,
     display: bool = True,
     html_path: str | os.PathLike | None = None,
+    header=None,
+    hint: str | None = None,
 ) -> Renderer | None:
     """The renderer for a resolved mode; `None` for `"off"`.
+
+    `header` goes above a widget renderer's figure; `hint` above a display renderer's.
 
     Example:
 
     >>> make_renderer(resolve_mode(), FigureSpec(log_y=True))
     """
     builders = {
-        "widget": lambda: WidgetRenderer(spec, display=display),
-        "display": lambda: DisplayRenderer(spec),
+        "widget": lambda: WidgetRenderer(spec, display=display, header=header),
+        "display": lambda: DisplayRenderer(spec, hint=hint),
         "static": lambda: StaticRenderer(spec, html_path=html_path),
         "off": lambda: None,
     }

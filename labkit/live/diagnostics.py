@@ -1,0 +1,201 @@
+"""Weight normalization's mechanism, measured while a model trains: ‖v‖, g and the effective step.
+
+With `w = g · v / ‖v‖`, the gradient with respect to `v` is orthogonal to `v`, so every plain
+gradient step makes `‖v‖` grow (Salimans & Kingma, 2016, section 2.1). A longer `v` shrinks
+the step that the same gradient makes in `w`: the effective step size falls as `‖v‖` grows,
+which the paper credits for weight normalization's robustness to the learning rate.
+`WeightNormProbe` measures this for every `labkit.WeightNormalization` layer of a model, every
+`every` optimizer steps:
+
+- `v_norm`: the mean over output units of `‖v‖` (the norm of each unit's direction vector);
+- `g_mean`: the mean of `g` (each unit's length);
+- `effective_step`: `‖w_t − w_(t−1)‖ / ‖w_(t−1)‖`, the relative change of the layer's weights
+  `w` (its first normalized kernel) in the last update.
+
+`LivePlot(diagnostics=True)` draws them as a row of the live figure and adds one value per
+epoch to Keras' logs, which `labkit.run_experiment` writes to `history.csv` and `metrics.json`.
+The probe reads the weights back from the backend (a few small copies per layer), so it only
+measures every `every` steps, and on the step before each of those.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from labkit._checks import check_int
+from labkit._keras_compat import flatten_layers
+from labkit.live.figure import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
+
+__all__ = ["WeightNormProbe", "series_name", "DEFAULT_EVERY"]
+
+# Optimizer steps between two measurements, by default: each costs two reads of every `v` and
+# `g` from the backend (one on the step before, for the effective step).
+DEFAULT_EVERY = 20
+
+
+def series_name(layer: str, quantity: str) -> str:
+    """The series (and log key) of one quantity of one layer, e.g. `"wn/dense/v_norm"`.
+
+    Example:
+
+    >>> series_name("conv2d", "effective_step")
+    'wn/conv2d/effective_step'
+    """
+    return f"{DIAGNOSTICS_PREFIX}{layer}/{quantity}"
+
+
+@dataclass
+class _Layer:
+    """One weight-normalized layer: where to read `v` and `g`, and `w` before the last step."""
+
+    name: str
+    v: keras.Variable
+    g: keras.Variable
+    unit_axis: int
+    before: np.ndarray | None = None
+    steps: list[float] = field(default_factory=list)
+
+    def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`v`, `g` and the per-unit norms of `v`, as float64 NumPy arrays."""
+        v = np.asarray(keras.ops.convert_to_numpy(self.v.value), dtype=np.float64)
+        g = np.asarray(keras.ops.convert_to_numpy(self.g.value), dtype=np.float64)
+        return v, g, _unit_norms(v, self.unit_axis)
+
+    def weights(self) -> np.ndarray:
+        """`w = g · v / ‖v‖`, computed here from `v` and `g`."""
+        v, g, norms = self.read()
+        return v * _along(g / norms, self.unit_axis, v.ndim)
+
+
+class WeightNormProbe:
+    """Measures `‖v‖`, mean `g` and the effective step of every weight-normalized layer.
+
+    Args:
+        every: Optimizer steps between two measurements (an integer >= 1).
+
+    Example:
+
+    >>> probe = WeightNormProbe(every=10)
+    >>> probe.attach(model)  # the series it will fill
+    ['wn/conv2d/v_norm', 'wn/conv2d/g_mean', 'wn/conv2d/effective_step', ...]
+    >>> probe.after_step(10)  # after the 10th update
+    {'wn/conv2d/v_norm': 2.31, 'wn/conv2d/g_mean': 0.97, 'wn/conv2d/effective_step': 0.004, ...}
+    """
+
+    def __init__(self, every: int = DEFAULT_EVERY):
+        check_int("diagnostics_every", every, minimum=1)
+        self.every = every
+        self.layers: list[_Layer] = []
+
+    def attach(self, model: keras.Model) -> list[str]:
+        """Finds the model's weight-normalized layers; returns the series it will fill.
+
+        Called when training starts (the model must be built); a model without such
+        layers gives no series.
+        """
+        self.layers = list(_probe_layers(model))
+        if self.every == 1:
+            self._remember()  # the weights before the first update
+        return [
+            series_name(layer.name, quantity)
+            for layer in self.layers
+            for quantity in DIAGNOSTIC_QUANTITIES
+        ]
+
+    def after_step(self, step: int) -> dict[str, float]:
+        """Called after update number `step` (1, 2, ...): the measurements when one is due.
+
+        The weights are also copied on the step before each measurement, for the effective
+        step; other steps cost nothing.
+        """
+        values = {}
+        if step % self.every == 0 and self.layers:
+            values = self.measure()
+        if (step + 1) % self.every == 0:
+            self._remember()
+        return values
+
+    def measure(self) -> dict[str, float]:
+        """Every quantity of every layer now; the effective step needs the previous weights."""
+        values = {}
+        for layer in self.layers:
+            v, g, norms = layer.read()
+            w = v * _along(g / norms, layer.unit_axis, v.ndim)
+            step = math.nan
+            if layer.before is not None:
+                scale = _norm(layer.before)
+                step = _norm(w - layer.before) / scale if scale else math.nan
+                layer.steps.append(step)
+                layer.before = None
+            values[series_name(layer.name, "v_norm")] = float(norms.mean())
+            values[series_name(layer.name, "g_mean")] = float(g.mean())
+            values[series_name(layer.name, "effective_step")] = step
+        return values
+
+    def epoch_summary(self) -> dict[str, float]:
+        """One value per quantity and layer for the epoch that ends, for Keras' logs.
+
+        `v_norm` and `g_mean` as they are now; `effective_step` the mean over the epoch's
+        measurements (NaN when none fell in it). Starts the next epoch's mean afresh.
+        """
+        summary = {}
+        for layer in self.layers:
+            _, g, norms = layer.read()
+            steps = [step for step in layer.steps if not math.isnan(step)]
+            summary[series_name(layer.name, "v_norm")] = float(norms.mean())
+            summary[series_name(layer.name, "g_mean")] = float(g.mean())
+            summary[series_name(layer.name, "effective_step")] = (
+                float(np.mean(steps)) if steps else math.nan
+            )
+            layer.steps.clear()
+        return summary
+
+    def _remember(self) -> None:
+        for layer in self.layers:
+            layer.before = layer.weights()
+
+
+def _probe_layers(model: keras.Model) -> Iterator[_Layer]:
+    from labkit.weightnorm import WeightNormalization
+
+    for layer in flatten_layers(model, include_self=False):
+        if isinstance(layer, WeightNormalization) and layer.built:
+            owner = getattr(layer.layer, "cell", layer.layer)  # recurrent layers: their cell
+            v = getattr(owner, layer.kernels[0])
+            yield _Layer(layer.layer.name, v, layer.g, _unit_axis(layer, v))
+
+
+def _unit_axis(layer, v: keras.Variable) -> int:
+    """The axis of `v` that holds the output units: the one whose norms match `kernel_norm`."""
+    kernel = np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64)
+    expected = np.asarray(keras.ops.convert_to_numpy(layer.kernel_norm(v.value)))
+    for axis in (kernel.ndim - 1, kernel.ndim - 2):
+        norms = _unit_norms(kernel, axis)
+        if norms.shape == expected.shape and np.allclose(norms, expected, rtol=1e-4):
+            return axis
+    raise ValueError(
+        f"Cannot tell which axis of `{layer.name}`'s kernel holds its output units. "
+        f"Received: kernel shape {tuple(kernel.shape)}"
+    )
+
+
+def _norm(values: np.ndarray) -> float:
+    """The L2 norm of all values (summed by NumPy itself: BLAS threads stall a busy CPU)."""
+    return float(np.sqrt(np.square(values).sum()))
+
+
+def _unit_norms(kernel: np.ndarray, axis: int) -> np.ndarray:
+    axes = tuple(a for a in range(kernel.ndim) if a != axis)
+    return np.sqrt(np.square(kernel).sum(axis=axes) + 1e-12)
+
+
+def _along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """`values` (one per unit) shaped to broadcast along `axis` of an `ndim`-array."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return values.reshape(shape)

@@ -1,0 +1,175 @@
+"""The live figure's view options: smoothing, log losses, x-axis, the learning-rate trace, and the
+toolbar that changes them at once on the curves drawn so far."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labkit import LivePlot
+from labkit.live import FigureSpec, MetricHistory, WidgetRenderer, ema
+from labkit.live.toolbar import Toolbar
+
+
+def _history(steps: int = 5, epochs: int = 2, rates=None, clock=None) -> MetricHistory:
+    """A run with a known loss per batch; `rates` gives the learning rate per epoch."""
+    history = MetricHistory()
+    history.start_run("regular", epochs=epochs, steps=steps)
+    if clock is not None:
+        history.runs["regular"].started = 0.0
+    for epoch in range(epochs):
+        if rates is not None:
+            history.add_point("regular", "learning_rate", rates[epoch])
+        for batch in range(steps):
+            if clock is not None:
+                clock["now"] = 2.0 * (epoch * steps + batch + 1)
+            loss = 2.0 - 0.1 * batch + (0.3 if batch % 2 else 0.0)
+            history.add_batch("regular", epoch, batch, {"loss": loss, "accuracy": 0.1 * batch})
+        history.add_epoch("regular", epoch, {"val_loss": 1.5, "val_accuracy": 0.4})
+    return history
+
+
+def _trace(figure: dict, name: str) -> dict:
+    return next(trace for trace in figure["data"] if trace["name"] == name)
+
+
+def test_ema_is_debiased_skips_nan_and_zero_means_raw():
+    np.testing.assert_allclose(ema(np.array([2.0, 2.0, 2.0]), 0.9), [2.0, 2.0, 2.0])
+    smoothed = ema(np.array([1.0, np.nan, 0.0]), 0.5)
+    assert np.isnan(smoothed[1])
+    np.testing.assert_allclose(smoothed[[0, 2]], [1.0, 1 / 3])
+    raw = np.array([3.0, 1.0])
+    assert ema(raw, 0.0) is not raw and ema(raw, 0.0).tolist() == [3.0, 1.0]
+    for bad in (1.0, -0.1, "0.5", True):
+        with pytest.raises(ValueError, match=r"expected a number in \[0, 0.99\]. Received"):
+            ema(raw, bad)
+
+
+def test_smoothing_draws_the_average_with_the_raw_curve_faint_behind_it():
+    history = _history()
+    figure = FigureSpec(smoothing=0.6).to_dict(history)
+    names = [trace["name"] for trace in figure["data"]]
+    raw, smooth = _trace(figure, "Regular ConvNet (train, raw)"), figure["data"][1]
+    assert names.index("Regular ConvNet (train, raw)") < names.index("Regular ConvNet (train)")
+    assert raw["opacity"] < 1 and raw["showlegend"] is False and raw["line"]["width"] == 1
+    losses = history.runs["regular"].series["loss"].column("y")
+    np.testing.assert_allclose(smooth["y"], ema(losses, 0.6))
+    assert None in raw["y"] and None not in smooth["y"]  # only the raw curve breaks at epochs
+    assert "Regular ConvNet (train, raw)" not in str(FigureSpec().to_dict(history)["data"])
+
+
+def test_the_x_axis_counts_epochs_steps_or_seconds(monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr("labkit.live.history.time.monotonic", lambda: clock["now"])
+    history = _history(steps=5, epochs=2, clock=clock)
+    for axis, title, last_train, val in (
+        ("epochs", "epoch", 2.0, [1.0, 2.0]),
+        ("steps", "step", 10.0, [5.0, 10.0]),
+        ("seconds", "seconds", 20.0, [10.0, 20.0]),
+    ):
+        figure = FigureSpec(x_axis=axis).to_dict(history)
+        train = _trace(figure, "Regular ConvNet (train)")
+        assert train["x"][-1] == last_train
+        assert _trace(figure, "Regular ConvNet (val)")["x"] == val
+        assert figure["layout"]["xaxis"]["title"]["text"] == title
+        assert figure["layout"]["xaxis2"]["title"]["text"] == title
+    with pytest.raises(ValueError, match=r"Received: `x_axis='batches'`"):
+        FigureSpec(x_axis="batches")
+
+
+def test_update_changes_view_options_only_and_checks_them_first():
+    spec = FigureSpec()
+    assert spec.update(log_y=True, x_axis="steps") is True
+    assert spec.update(log_y=True) is False
+    assert spec.to_dict(_history())["layout"]["yaxis"]["type"] == "log"
+    with pytest.raises(ValueError, match=r"Received: `smoothing=2`"):
+        spec.update(x_axis="seconds", smoothing=2)
+    assert spec.x_axis == "steps"  # nothing applied when one value is bad
+    with pytest.raises(ValueError, match=r"Only the view options .* Received: `height=3`"):
+        spec.update(height=3)
+
+
+def test_a_learning_rate_that_changes_is_drawn_on_its_own_log_axis():
+    decaying = FigureSpec().to_dict(_history(rates=[0.1, 0.01]))
+    rate = _trace(decaying, "Regular ConvNet (learning rate)")
+    assert rate["y"] == [0.1, 0.01] and rate["line"]["dash"] == "dot"
+    axis = decaying["layout"]["yaxis3"]
+    assert rate["yaxis"] == "y3" and axis["type"] == "log" and axis["overlaying"] == "y"
+    assert axis["visible"] is True
+    constant = FigureSpec().to_dict(_history(rates=[0.1, 0.1]))
+    assert all("learning rate" not in trace["name"] for trace in constant["data"])
+    assert constant["layout"]["yaxis3"]["visible"] is False
+    hidden = FigureSpec(learning_rate=False).to_dict(_history(rates=[0.1, 0.01]))
+    assert all("learning rate" not in trace["name"] for trace in hidden["data"])
+
+
+def _messages(widget, monkeypatch) -> list:
+    sent = []
+    for name in ("_send_update_msg", "_send_restyle_msg", "_send_relayout_msg"):
+        monkeypatch.setattr(widget, name, lambda *args, _name=name, **kw: sent.append(_name))
+    for name in ("_send_addTraces_msg", "_send_deleteTraces_msg"):
+        monkeypatch.setattr(widget, name, lambda *args, _name=name, **kw: sent.append(_name))
+    return sent
+
+
+def test_a_view_change_redraws_the_existing_curves_in_one_message(monkeypatch):
+    history = _history()
+    spec = FigureSpec(smoothing=0.3)
+    renderer = WidgetRenderer(spec, display=False)
+    renderer.update(history)
+    widget = renderer.widget
+    sent = _messages(widget, monkeypatch)
+    for options in ({"smoothing": 0.9}, {"log_y": True}, {"x_axis": "steps"}):
+        spec.update(**options)
+        renderer.redraw(history)
+    assert sent == ["_send_update_msg"] * 3
+    smooth = next(t for t in widget.data if t.name == "Regular ConvNet (train)")
+    np.testing.assert_allclose(
+        smooth.y, ema(history.runs["regular"].series["loss"].column("y"), 0.9)
+    )
+    assert smooth.x[-1] == 10 and widget.layout.xaxis.title.text == "step"
+    assert widget.layout.yaxis.type == "log" and "step %{x}" in smooth.hovertemplate
+
+
+def test_turning_smoothing_on_adds_the_raw_curves_to_the_widget():
+    history = _history()
+    spec = FigureSpec()
+    renderer = WidgetRenderer(spec, display=False)
+    renderer.update(history)
+    spec.update(smoothing=0.5)
+    renderer.redraw(history)
+    names = [trace.name for trace in renderer.widget.data]
+    assert names.count("Regular ConvNet (train, raw)") == 2 and len(names) == 6
+    spec.update(smoothing=0.0)
+    renderer.redraw(history)
+    assert len(renderer.widget.data) == 4
+
+
+def test_the_toolbar_controls_change_the_live_figure_at_once(fake_kernel):
+    plot = LivePlot(mode="widget")
+    history = _history()
+    plot.history = history
+    plot.show()
+    toolbar = plot.toolbar
+    assert isinstance(toolbar, Toolbar) and fake_kernel.displayed == [plot.widget]
+    figure = plot.renderer.widget
+    toolbar.log_y.value = True
+    assert figure.layout.yaxis.type == "log" and plot.spec.log_y is True
+    toolbar.x_axis.value = "seconds"
+    assert figure.layout.xaxis.title.text == "seconds"
+    toolbar.smoothing.value = 0.5
+    assert any(trace.name.endswith("(train, raw)") for trace in figure.data)
+    plot.set_view(smoothing=0.2, x_axis="epochs")  # from code: the controls follow
+    assert (toolbar.smoothing.value, toolbar.x_axis.value) == (0.2, "epochs")
+
+
+def test_the_other_renderers_take_the_same_options_as_arguments(fake_kernel):
+    plot = LivePlot(mode="display", smoothing=0.5, log_y=True, x_axis="steps")
+    plot.history = _history(rates=[0.1, 0.01])
+    plot.show()
+    bundle = fake_kernel.handles[0].bundle["application/vnd.plotly.v1+json"]
+    names = [trace["name"] for trace in bundle["data"]]
+    assert "Regular ConvNet (train, raw)" in names and "Regular ConvNet (learning rate)" in names
+    assert bundle["layout"]["yaxis"]["type"] == "log"
+    assert bundle["layout"]["xaxis"]["title"]["text"] == "step"
+    assert plot.toolbar is None
