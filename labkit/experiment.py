@@ -17,7 +17,7 @@ import numpy as np
 from labkit._io import utc_now
 from labkit.data import Dataset
 from labkit.notebook_contract import tutorial_runs, validate_notebook_parameters
-from labkit.params import ExperimentParams
+from labkit.params import SGD_MOMENTUM, ExperimentParams
 from labkit.results import RunResult, library_versions
 
 if TYPE_CHECKING:
@@ -48,9 +48,10 @@ def run_experiment(
 
     Seeds everything, loads the data (unless `data` is given), builds and compiles the
     model, runs the data-dependent init of a WeightNorm model on a training batch, then
-    `fit`s with the test set as validation data. The history is recorded after every epoch
-    and, when `params.output_dir` is set, written to `<output_dir>/<run_name>/` as it
-    grows, so a run that is stopped (`model.stop_training`), interrupted or crashes keeps
+    `fit`s with the test set as validation data. The history is recorded after every epoch,
+    the training loss every `STEP_LOSS_EVERY` steps (`RunResult.steps`), and, when
+    `params.output_dir` is set, both are written to `<output_dir>/<run_name>/` as they
+    grow, so a run that is stopped (`model.stop_training`), interrupted or crashes keeps
     what it computed; an interruption or error is re-raised after saving.
 
     Args:
@@ -68,7 +69,7 @@ def run_experiment(
 
     from labkit.batches import ShuffledBatches
     from labkit.models import build_convnet
-    from labkit.recording import EpochRecorder
+    from labkit.recording import STEP_LOSS_EVERY, EpochRecorder, StepRecorder
     from labkit.weightnorm import data_init
 
     if not isinstance(params, ExperimentParams):
@@ -83,11 +84,11 @@ def run_experiment(
         input_shape=data.input_shape,
         data_init=params.data_init,
         init_style=params.init_style,
+        normalization=params.normalization,
     )
-    optimizer = keras.optimizers.get(
-        {"class_name": params.optimizer, "config": {"learning_rate": params.learning_rate}}
+    model.compile(
+        optimizer=_optimizer(params), loss="categorical_crossentropy", metrics=["accuracy"]
     )
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
 
     result = RunResult(
         params=params,
@@ -97,6 +98,7 @@ def run_experiment(
     )
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)
+    steps = StepRecorder(result, STEP_LOSS_EVERY, params.batch_size, len(data.x_train))
     start = time.perf_counter()
     # A fresh seeded order every epoch, the same on every backend (`fit(shuffle=True)` on
     # arrays replays one order in every epoch under a global seed on TensorFlow).
@@ -108,7 +110,9 @@ def run_experiment(
             **batches.fit_arguments(params.epochs),
             epochs=params.epochs,
             validation_data=(data.x_test, data.y_test),
-            callbacks=[recorder, *callbacks],
+            # The recorder last: it then also records what callbacks add to an epoch's logs
+            # (Keras' LR schedulers add learning_rate, LivePlot's diagnostics wn/...).
+            callbacks=[steps, *callbacks, recorder],
             verbose=verbose,
         )
         # A stop request (LivePlot's Stop button, EarlyStopping) ends the fit early, even in
@@ -127,6 +131,17 @@ def run_experiment(
         if folder is not None:
             result.save(folder)
     return result
+
+
+def _optimizer(params: ExperimentParams):
+    """The Keras optimizer `params.optimizer` names, at `params.learning_rate`."""
+    import keras
+
+    config = {"learning_rate": params.learning_rate}
+    name = params.optimizer
+    if name == "momentum":
+        name, config["momentum"] = "sgd", SGD_MOMENTUM
+    return keras.optimizers.get({"class_name": name, "config": config})
 
 
 def _data_init_batch(params: ExperimentParams, data: Dataset, batches: ShuffledBatches):

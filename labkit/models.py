@@ -6,15 +6,12 @@ from collections.abc import Callable
 
 import keras
 
-from labkit._checks import check, check_choice, quoted
 from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.variants import (
     BATCHNORM,
-    NORMALIZATIONS,
-    WEIGHT_NORMALIZED,
     WEIGHTNORM,
     WEIGHTNORM_MEANONLY,
-    normalization_of,
+    checked_normalization,
     run_name,
 )
 from labkit.weightnorm import WeightNormalization
@@ -72,7 +69,7 @@ def build_convnet(
     >>> build_convnet(normalization="weightnorm+meanonly").name
     'weightnorm_meanonly'
     """
-    normalization = _checked_normalization(weight_norm, normalization)
+    normalization = checked_normalization(weight_norm, normalization)
 
     def wrap(layer: keras.layers.Layer) -> WeightNormalization:
         return WeightNormalization(layer, data_init=data_init, init_style=init_style)
@@ -108,14 +105,3 @@ def build_convnet(
         ],
         name=name or run_name(weight_norm, normalization),
     )
-
-
-def _checked_normalization(weight_norm: bool, normalization: str | None) -> str:
-    """`normalization`, or the one `weight_norm` stands for; a contradiction raises."""
-    if normalization is None:
-        return normalization_of(weight_norm)
-    check_choice("normalization", normalization, NORMALIZATIONS)
-    agrees = not weight_norm or normalization in WEIGHT_NORMALIZED
-    expected = f"one of {quoted(WEIGHT_NORMALIZED)} with `weight_norm=True`"
-    check("normalization", normalization, agrees, expected)
-    return normalization

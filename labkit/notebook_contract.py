@@ -1,7 +1,8 @@
 """The contract between a labkit notebook's `parameters` cell and the runs it trains.
 
 A labkit notebook's parameters are `model` (which ConvNets), `live` (where the live figure
-goes) and any `ExperimentParams` field but `weight_norm` and `run_name`. `notebook_runs` turns
+goes) and any `ExperimentParams` field but `weight_norm` and `run_name`; `normalization`, when
+set, picks the ConvNets instead of `model` (`NOTEBOOK_NORMALIZATIONS`). `notebook_runs` turns
 their values into validated runs; the notebook, the slider panel and `labkit sweep` (before it
 starts any notebook) all go through it, so a bad value fails the same way everywhere and before
 any data is loaded.
@@ -19,13 +20,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from labkit._checks import check_choice
+from labkit._checks import check, check_choice
 from labkit.live.environment import requested_mode
 from labkit.params import ExperimentParams
-from labkit.variants import VARIANTS, WEIGHTNORM
+from labkit.variants import NORMALIZATIONS, VARIANTS, WEIGHTNORM
 
 __all__ = [
     "MODEL_CHOICES",
+    "NOTEBOOK_NORMALIZATIONS",
     "NOTEBOOK_DEFAULTS",
     "tutorial_runs",
     "notebook_runs",
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 MODEL_CHOICES = ("both", *VARIANTS)
+# A notebook's `normalization`: empty (the ConvNets `model` names), one, or "all" of them.
+NOTEBOOK_NORMALIZATIONS = ("", *NORMALIZATIONS, "all")
 # The notebook-only parameters' defaults, then every `ExperimentParams` default it passes on.
 NOTEBOOK_DEFAULTS = {"model": "both", "live": "auto"} | {
     f.name: f.default
@@ -42,18 +46,28 @@ NOTEBOOK_DEFAULTS = {"model": "both", "live": "auto"} | {
 
 
 def tutorial_runs(model: str = "both", **params) -> list[ExperimentParams]:
-    """The runs a notebook asks for: the regular ConvNet, the WeightNorm one, or both.
+    """The runs a notebook asks for: the regular ConvNet, the WeightNorm one, or both; or, when
+    `normalization` is set, the ConvNet with that normalization, or with each (`"all"`).
 
     Args:
-        model: `"both"`, `"regular"` or `"weightnorm"`.
-        **params: Any other `ExperimentParams` field, shared by the runs.
+        model: `"both"`, `"regular"` or `"weightnorm"`; `"both"` when `normalization` is set.
+        **params: Any other `ExperimentParams` field, shared by the runs; `normalization` may
+            also be `"all"`.
 
     Example:
 
     >>> [p.run_name for p in tutorial_runs("both", epochs=1)]
     ['regular', 'weightnorm']
+    >>> [p.run_name for p in tutorial_runs(normalization="all")]
+    ['regular', 'weightnorm', 'batchnorm', 'weightnorm_meanonly']
     """
     check_choice("model", model, MODEL_CHOICES)
+    normalization = params.pop("normalization", None) or ""
+    check_choice("normalization", normalization, NOTEBOOK_NORMALIZATIONS)
+    if normalization:
+        check("model", model, model == "both", "'both' when `normalization` picks the ConvNets")
+        picked = NORMALIZATIONS if normalization == "all" else (normalization,)
+        return [ExperimentParams.from_dict({**params, "normalization": n}) for n in picked]
     variants = VARIANTS if model == "both" else (model,)
     return [
         ExperimentParams.from_dict({**params, "weight_norm": variant == WEIGHTNORM})

@@ -18,11 +18,20 @@ from typing import Any
 from labkit._checks import check, check_choice, check_int, is_number
 from labkit._io import writable_dir_problem
 from labkit.data import DATASETS, Dataset, load_dataset
-from labkit.variants import run_name
+from labkit.variants import WEIGHT_NORMALIZED, checked_normalization, run_name
 
-__all__ = ["ExperimentParams", "OPTIMIZERS", "INIT_STYLES", "DATA_FIELDS", "MAX_SEED"]
+__all__ = [
+    "ExperimentParams",
+    "OPTIMIZERS",
+    "SGD_MOMENTUM",
+    "INIT_STYLES",
+    "DATA_FIELDS",
+    "MAX_SEED",
+]
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+# "momentum" is SGD with momentum `SGD_MOMENTUM`; the others are Keras' optimizers by name.
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw", "momentum")
+SGD_MOMENTUM = 0.9
 # How the data-dependent init of a WeightNorm model is done: as in the paper, or as
 # tensorflow-addons did it.
 INIT_STYLES = ("paper", "tfa")
@@ -44,16 +53,22 @@ class ExperimentParams:
         epochs: Passes over the training set.
         batch_size: Examples per gradient step.
         learning_rate: Optimizer step size.
-        optimizer: `"adam"`, `"sgd"`, `"rmsprop"` or `"adamw"`.
+        optimizer: `"adam"`, `"sgd"`, `"rmsprop"`, `"adamw"` or `"momentum"` (SGD with
+            momentum 0.9).
         seed: Seeds Python, NumPy and the backend, and the subset draw; 0 to 2**32 - 1.
         train_limit: Training images to use, balanced over classes; 0 uses all.
         test_limit: Test (validation) images to use; 0 uses all.
         output_dir: Folder that receives `<run_name>/metrics.json` and `history.csv`;
             `None` writes nothing.
         archive: Offline CIFAR-10 archive; `None` uses `$LABKIT_CIFAR10_ARCHIVE` or Keras.
-        run_name: Name of the run's folder; defaults to `"weightnorm"` or `"regular"`.
+        run_name: Name of the run's folder; defaults to the ConvNet's name (`"regular"`,
+            `"weightnorm"`, `"batchnorm"` or `"weightnorm_meanonly"`).
         init_style: How the data-dependent init is done: `"paper"` (Salimans & Kingma) or
             `"tfa"` (as tensorflow-addons did it); only used with `weight_norm` and `data_init`.
+        normalization: How the ConvNet's layers are normalized (see `build_convnet`):
+            `"none"`, `"weightnorm"`, `"batchnorm"` or `"weightnorm+meanonly"`; `weight_norm`
+            is then set from it (True for the two that weight-normalize). `None` (the
+            default; `""` reads as `None`) builds the ConvNet `weight_norm` says.
 
     Example:
 
@@ -76,6 +91,7 @@ class ExperimentParams:
     archive: str | None = None
     run_name: str | None = None
     init_style: str = "paper"
+    normalization: str | None = None
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, tuple(DATASETS))
@@ -83,6 +99,11 @@ class ExperimentParams:
         check_choice("init_style", self.init_style, INIT_STYLES)
         for name in ("weight_norm", "data_init"):
             check(name, getattr(self, name), isinstance(getattr(self, name), bool), "a boolean")
+        if self.normalization == "":
+            object.__setattr__(self, "normalization", None)
+        if self.normalization is not None:
+            checked_normalization(self.weight_norm, self.normalization)
+            object.__setattr__(self, "weight_norm", self.normalization in WEIGHT_NORMALIZED)
         check_int("epochs", self.epochs, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
@@ -98,7 +119,7 @@ class ExperimentParams:
             value = getattr(self, name)
             check(name, value, value is None or isinstance(value, str), "a string or None")
         if self.run_name is None:
-            object.__setattr__(self, "run_name", run_name(self.weight_norm))
+            object.__setattr__(self, "run_name", run_name(self.weight_norm, self.normalization))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ExperimentParams:
@@ -162,9 +183,18 @@ class ExperimentParams:
     def replace(self, **changes) -> ExperimentParams:
         """A copy with some fields changed (validated again).
 
+        Changing one of `weight_norm` and `normalization` without the other sets the other
+        from it; `run_name=None` names the run after its ConvNet again.
+
         Example:
 
         >>> ExperimentParams().replace(weight_norm=True, run_name=None).run_name
         'weightnorm'
+        >>> ExperimentParams(weight_norm=True).replace(normalization="batchnorm").weight_norm
+        False
         """
+        if "weight_norm" in changes and "normalization" not in changes:
+            changes["normalization"] = None
+        elif changes.get("normalization") and "weight_norm" not in changes:
+            changes["weight_norm"] = changes["normalization"] in WEIGHT_NORMALIZED
         return dataclasses.replace(self, **changes)

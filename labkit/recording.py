@@ -1,4 +1,4 @@
-"""The callback that records a run's history as it trains."""
+"""The callbacks that record a run's history as it trains: per epoch, and every few steps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from pathlib import Path
 
 import keras
 
+from labkit._checks import check_int
 from labkit.results import RunResult
 
-__all__ = ["EpochRecorder"]
+__all__ = ["EpochRecorder", "StepRecorder", "STEP_LOSS_EVERY"]
+
+# Optimizer steps between two records of `StepRecorder` in `run_experiment`.
+STEP_LOSS_EVERY = 10
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -37,3 +41,73 @@ class EpochRecorder(keras.callbacks.Callback):
         self.result.epoch_seconds.append(round(time.perf_counter() - self._epoch_start, 3))
         if self.folder is not None:
             self.result.save(self.folder)
+
+
+class StepRecorder(keras.callbacks.Callback):
+    """Records the training loss every `every` optimizer steps in `result.steps`.
+
+    Each record holds `step` (optimizer steps done), `loss` (the mean training loss over the
+    examples of the steps since the previous record) and `seconds` (since training began); a
+    last, shorter stretch is recorded when training ends. Keras reports after each batch the
+    running mean of the loss over the epoch so far, weighted by batch size; the recorder
+    recovers each stretch's own mean from it, so the values do not lag like the running mean.
+
+    Args:
+        result: The run's result; its `steps` receives the records.
+        every: Optimizer steps between two records (at least 1).
+        batch_size: Examples per step (the last batch of an epoch may hold fewer).
+        examples: Training examples per epoch.
+
+    Example:
+
+    >>> recorder = StepRecorder(result, every=10, batch_size=32, examples=len(x))
+    >>> model.fit(x, y, batch_size=32, callbacks=[recorder])
+    >>> result.steps["step"][:3], result.steps["loss"][:3]
+    """
+
+    def __init__(self, result: RunResult, every: int, batch_size: int, examples: int):
+        super().__init__()
+        check_int("every", every, minimum=1)
+        check_int("batch_size", batch_size, minimum=1)
+        check_int("examples", examples, minimum=1)
+        self.result = result
+        self.every = every
+        self.batch_size = batch_size
+        self.examples = examples
+        self._start = time.perf_counter()
+        self._step = 0
+        self._stretch = [0.0, 0]  # summed loss x examples, examples, since the last record
+        self._epoch = [0.0, 0]  # the same since the epoch began (Keras' running mean x count)
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = [0.0, 0]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not logs or "loss" not in logs:
+            return
+        seen = min((batch + 1) * self.batch_size, self.examples)
+        total = float(logs["loss"]) * seen
+        self._stretch[0] += total - self._epoch[0]
+        self._stretch[1] += seen - self._epoch[1]
+        self._epoch = [total, seen]
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def on_train_end(self, logs=None):
+        if self._stretch[1]:
+            self._record()
+
+    def _record(self) -> None:
+        total, count = self._stretch
+        record = {
+            "step": self._step,
+            "loss": total / count,
+            "seconds": round(time.perf_counter() - self._start, 3),
+        }
+        for key, value in record.items():
+            self.result.steps.setdefault(key, []).append(value)
+        self._stretch = [0.0, 0]

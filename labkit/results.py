@@ -70,6 +70,9 @@ class RunRecord:
         duration_s: Seconds from the start of training to the end of the run.
         started_at: UTC start time, ISO 8601.
         versions: Python and library versions (see `library_versions`).
+        steps: Values recorded every few optimizer steps (see `labkit.recording.StepRecorder`):
+            `step` (optimizer steps done), `loss` (the training loss averaged over the steps
+            since the previous record) and `seconds` (since training began); empty if none.
 
     Example:
 
@@ -90,6 +93,7 @@ class RunRecord:
     duration_s: float = 0.0
     started_at: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, list[float | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON object `metrics.json` holds.
@@ -159,16 +163,17 @@ def _or_null(check):
     return lambda value: value is None or check(value)
 
 
+_NUMBER_LISTS = (
+    "an object of lists of numbers",
+    lambda value: isinstance(value, dict) and all(map(_is_numbers, value.values())),
+)
 # What each field of `RunRecord` holds once parsed from JSON, checked when reading.
 _FIELD_TYPES = {
     "run_name": ("a string", _is_str),
     "status": ("a string", _is_str),
     "error": ("a string or null", _or_null(_is_str)),
     "params": ("an object", lambda value: isinstance(value, dict)),
-    "history": (
-        "an object of lists of numbers",
-        lambda value: isinstance(value, dict) and all(map(_is_numbers, value.values())),
-    ),
+    "history": _NUMBER_LISTS,
     "epoch_seconds": ("a list of numbers", _is_numbers),
     "epochs_completed": ("an integer", is_int),
     "best_val_accuracy": ("a number or null", _or_null(is_number)),
@@ -176,6 +181,7 @@ _FIELD_TYPES = {
     "duration_s": ("a number", is_number),
     "started_at": ("a string", _is_str),
     "versions": ("an object", lambda value: isinstance(value, dict)),
+    "steps": _NUMBER_LISTS,
 }
 
 
@@ -233,6 +239,8 @@ def _best(values: list[float | None]) -> float | None:
 class RunResult:
     """What one run produced: its per-epoch history, timings, status and where it was saved.
 
+    `steps` holds what `labkit.recording.StepRecorder` records every few optimizer steps.
+
     Example:
 
     >>> result = RunResult(ExperimentParams(), history={"val_accuracy": [0.41, 0.52]},
@@ -251,6 +259,7 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     model: Any = field(default=None, repr=False)
+    steps: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:
@@ -291,6 +300,7 @@ class RunResult:
             duration_s=self.duration_s,
             started_at=self.started_at,
             versions=self.versions,
+            steps=self.steps,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -359,6 +369,7 @@ class RunResult:
             duration_s=record.duration_s,
             versions=dict(record.versions),
             path=_metrics_path(folder).parent,
+            steps={name: list(values) for name, values in record.steps.items()},
         )
 
 

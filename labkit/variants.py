@@ -3,7 +3,7 @@
 Models, run folders, tables, live figures and reports all name a ConvNet `"regular"` or
 `"weightnorm"`, label it "Regular ConvNet" or "WeightNorm ConvNet", and draw it in the tutorial's
 red or blue. The other normalizations `build_convnet` offers (`NORMALIZATIONS`) get a name, label
-and colour here too. This module depends on nothing, so any other may use it.
+and colour here too. This module depends on nothing but `labkit._checks`, so any other may use it.
 
 Example:
 
@@ -14,6 +14,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from labkit._checks import check, check_choice, quoted
 
 __all__ = [
     "REGULAR",
@@ -28,6 +30,7 @@ __all__ = [
     "WEIGHT_NORMALIZED",
     "NORMALIZATION_RUNS",
     "normalization_of",
+    "checked_normalization",
 ]
 
 REGULAR = "regular"
@@ -84,3 +87,24 @@ def normalization_of(weight_norm: bool) -> str:
     'weightnorm'
     """
     return WEIGHTNORM if weight_norm else "none"
+
+
+def checked_normalization(weight_norm: bool, normalization: str | None) -> str:
+    """`normalization`, or the one `weight_norm` stands for when it is `None` or empty.
+
+    Raises:
+        ValueError: `normalization` is not one of `NORMALIZATIONS`, or `weight_norm` is set
+            and `normalization` does not weight-normalize.
+
+    Example:
+
+    >>> checked_normalization(True, None), checked_normalization(False, "batchnorm")
+    ('weightnorm', 'batchnorm')
+    """
+    if normalization is None or normalization == "":
+        return normalization_of(weight_norm)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    agrees = not weight_norm or normalization in WEIGHT_NORMALIZED
+    expected = f"one of {quoted(WEIGHT_NORMALIZED)} with `weight_norm=True`"
+    check("normalization", normalization, agrees, expected)
+    return normalization
