@@ -2,10 +2,17 @@
 
 Fits the tutorial's regular ConvNet (the cheaper one, so the worst case for relative overhead)
 with no callback (the baseline), with a callback that does nothing (the control: it shows the
-noise floor of this machine), and with `LivePlot` in each renderer mode. Each round runs every
-arm twice in mirrored order (A B C C B A), starting from a rotating arm, so that drift and
-trends in the load of a shared machine hit every arm alike. An arm's ratio is the median over
-rounds of (its mean fit time) / (the baseline's, same round).
+noise floor of this machine), and with `LivePlot` in each of these arms:
+
+- `static`, `widget`: the renderer modes with default options;
+- `view`: the widget with smoothing (0.6), log losses and the learning-rate trace on (every
+  model here trains with a decaying learning rate, so the trace is drawn);
+- `diagnostics`: the same, plus the weight-norm diagnostics row, on the WeightNorm ConvNet,
+  whose ratio is taken to a fit of that model without callbacks (`baseline_wn`).
+
+Each round runs every arm twice in mirrored order (A B C C B A), starting from a rotating arm,
+so that drift and trends in the load of a shared machine hit every arm alike. An arm's ratio is
+the median over rounds of (its mean fit time) / (its model's baseline's, same round).
 
 Each arm keeps one `LivePlot` across its fits, as a notebook does when it retrains: the warm-up
 fit creates the `FigureWidget`, and every fit restarts the run and ends with the final figure.
@@ -18,8 +25,9 @@ Prints a table and, last, `liveplot_overhead_ratio=X`: the worst LivePlot arm's 
 
 Usage:
 
-    python benchmarks/liveplot_overhead.py                 # random images, 2-3 minutes
+    python benchmarks/liveplot_overhead.py                 # random images, 5-8 minutes
     python benchmarks/liveplot_overhead.py --data cifar10  # offline CIFAR-10 subset
+    python benchmarks/liveplot_overhead.py --arms view,diagnostics --rounds 6
 """
 
 from __future__ import annotations
@@ -33,8 +41,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-MODES = ("static", "widget")
-BASELINE, CONTROL = "baseline", "control"
+BASELINE, CONTROL, BASELINE_WN = "baseline", "control", "baseline_wn"
+# LivePlot arms: (model, LivePlot arguments). Models: "regular" or "weightnorm".
+VIEW = {"smoothing": 0.6, "log_y": True, "learning_rate": True}
+ARMS = {
+    "static": ("regular", {"mode": "static"}),
+    "widget": ("regular", {"mode": "widget"}),
+    "view": ("regular", {"mode": "widget", **VIEW}),
+    "diagnostics": ("weightnorm", {"mode": "widget", **VIEW, "diagnostics": True}),
+}
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
 
 
@@ -45,21 +60,32 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--epochs", type=int, default=1, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=16, help="mirrored rounds of all arms")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated LivePlot modes")
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated LivePlot arms")
     parser.add_argument("--data", choices=("random", "cifar10"), default="random")
     args = parser.parse_args(argv)
-    modes = [mode for mode in args.modes.split(",") if mode]
+    arms_asked = [arm for arm in args.arms.split(",") if arm]
+    unknown = sorted(set(arms_asked) - set(ARMS))
+    if unknown:
+        parser.error(f"unknown arm {unknown[0]!r}; choose from {', '.join(ARMS)}")
 
     import keras
 
-    from labkit import LivePlot
+    from labkit import LivePlot, data_init
     from labkit.models import build_convnet
 
     _drop_displays()
     x, y, x_val, y_val = _data(args.data, args.images, args.val_images)
-    keras.utils.set_random_seed(0)
-    model = build_convnet()
-    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    models = {}
+    for kind in dict.fromkeys(["regular", *(ARMS[arm][0] for arm in arms_asked)]):
+        keras.utils.set_random_seed(0)
+        models[kind] = build_convnet(weight_norm=kind == "weightnorm")
+        # A decaying learning rate, so that the `view` arms draw the learning-rate trace.
+        schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 50, 0.95)
+        models[kind].compile(
+            keras.optimizers.Adam(schedule), "categorical_crossentropy", metrics=["accuracy"]
+        )
+        if kind == "weightnorm":
+            data_init(models[kind], x[:512])
 
     class Control(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -74,14 +100,22 @@ def main(argv: list[str] | None = None) -> float:
         setattr(TimedLivePlot, name, _timed(getattr(LivePlot, name)))
 
     callbacks = {BASELINE: [], CONTROL: [Control()]}
-    callbacks |= {mode: [TimedLivePlot(mode=mode, display=False)] for mode in modes}
-    shares: dict[str, list[float]] = {mode: [] for mode in modes}
+    model_of = {BASELINE: "regular", CONTROL: "regular"}
+    if "weightnorm" in models:
+        callbacks[BASELINE_WN], model_of[BASELINE_WN] = [], "weightnorm"
+    for arm in arms_asked:
+        model_of[arm], options = ARMS[arm]
+        callbacks[arm] = [TimedLivePlot(**options, display=False)]
+    baseline_of = {
+        arm: BASELINE_WN if kind == "weightnorm" else BASELINE for arm, kind in model_of.items()
+    }
+    shares: dict[str, list[float]] = {arm: [] for arm in arms_asked}
 
     def fit(arm: str) -> float:
         for callback in callbacks[arm]:
             callback.seconds = 0.0
         start = time.perf_counter()
-        model.fit(
+        models[model_of[arm]].fit(
             x,
             y,
             batch_size=args.batch_size,
@@ -114,14 +148,15 @@ def main(argv: list[str] | None = None) -> float:
         f"fit: {args.images} {args.data} images, {steps} batches of {args.batch_size}, "
         f"{args.epochs} epoch(s); {args.rounds} mirrored rounds"
     )
-    print(f"{'arm':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'ratio':>8} {'in hooks':>9}")
+    print(f"{'arm':<12} {'median s':>9} {'min s':>8} {'max s':>8} {'ratio':>8} {'in hooks':>9}")
     worst = 0.0
     for arm in arms:
-        ratio = statistics.median(t / b for t, b in zip(times[arm], times[BASELINE]))
+        base = times[baseline_of[arm]]
+        ratio = statistics.median(t / b for t, b in zip(times[arm], base))
         share = f"{statistics.median(shares[arm]):.2%}" if arm in shares else "-"
         values = times[arm]
         print(
-            f"{arm:<10} {statistics.median(values):>9.3f} {min(values):>8.3f} "
+            f"{arm:<12} {statistics.median(values):>9.3f} {min(values):>8.3f} "
             f"{max(values):>8.3f} {ratio:>8.4f} {share:>9}"
         )
         if arm in shares:

@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from labkit._checks import check, check_choice, check_int, quoted
 from labkit.live.history import X_AXES, MetricHistory, Series, downsample_indices
 from labkit.live.progress import progress_line
-from labkit.live.smoothing import check_smoothing, ema
+from labkit.live.smoothing import RunningEma, check_smoothing
 from labkit.variants import RUN_COLORS, RUN_LABELS
 
 __all__ = [
@@ -108,6 +108,8 @@ class FigureSpec:
     x_axis: str = "epochs"
     diagnostics: bool = False
     learning_rate: bool = True
+    # The smoothed training curves, extended as points arrive: {(run, series): (Series, ema)}.
+    _smoothed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # Checked here, not at the first redraw in the middle of training.
@@ -155,22 +157,36 @@ class FigureSpec:
 
     def layout(self, history: MetricHistory) -> dict:
         """The figure layout (a fresh dict), title included."""
-        layout = copy.deepcopy(
-            _base_layout(history.metrics, self.log_y, self.height, self.x_axis, self.diagnostics)
-        )
-        layout["title"] = {
-            "text": self.title_text(history),
-            "x": 0.01,
-            "xanchor": "left",
-            "y": 1,
-            "yanchor": "top",
-            "yref": "container",
-            "pad": {"t": 12},
-        }
-        layout[_axis_name("yaxis", self._learning_rate_axis(history))]["visible"] = any(
-            self.kind(history, series) == "learning_rate" for _, series, _ in self.keys(history)
-        )
+        layout = copy.deepcopy(_base_layout(*self.layout_key(history)))
+        for name, value in self.live_layout(history).items():
+            layout[name] = {**layout.get(name, {}), **value}
         return layout
+
+    def layout_key(self, history: MetricHistory) -> tuple:
+        """What the layout apart from `live_layout` depends on: it changes with view options."""
+        return history.metrics, self.log_y, self.height, self.x_axis, self.diagnostics
+
+    def live_layout(self, history: MetricHistory) -> dict[str, dict]:
+        """The parts of the layout that change while training: title, its margin, LR axis."""
+        lr_axis = _axis_name("yaxis", self._learning_rate_axis(history))
+        return {
+            "title": {
+                "text": self.title_text(history),
+                "x": 0.01,
+                "xanchor": "left",
+                "y": 1,
+                "yanchor": "top",
+                "yref": "container",
+                "pad": {"t": 12},
+            },
+            "margin": {"t": self.top_margin(history)},
+            lr_axis: {
+                "visible": any(
+                    self.kind(history, series) == "learning_rate"
+                    for _, series, _ in self.keys(history)
+                )
+            },
+        }
 
     def top_margin(self, history: MetricHistory) -> int:
         """Room for the title's progress lines (one per run)."""
@@ -291,7 +307,7 @@ class FigureSpec:
         train = self.kind(history, series) == "train"
         smoothed = train and not raw and self.smoothing > 0
         if smoothed:
-            y = ema(y, self.smoothing)
+            y = self._smooth(run, series, record, y)
         keep = downsample_indices(len(x), self.max_points)
         x, y = x[keep], y[keep]
         if not train or smoothed or len(x) < 2:
@@ -313,9 +329,14 @@ class FigureSpec:
         >>> plotly.io.show(FigureSpec().to_dict(history))
         """
         data = [self.trace(history, key) for key in self.keys(history)]
-        layout = self.layout(history)
-        layout["margin"] = {**layout["margin"], "t": self.top_margin(history)}
-        return {"data": data, "layout": layout}
+        return {"data": data, "layout": self.layout(history)}
+
+    def _smooth(self, run: str, name: str, series: Series, values: np.ndarray) -> np.ndarray:
+        """The series smoothed, extending the average kept from the last drawing."""
+        kept = self._smoothed.get((run, name))
+        if kept is None or kept[0] is not series or kept[1].smoothing != self.smoothing:
+            kept = self._smoothed[(run, name)] = (series, RunningEma(self.smoothing))
+        return kept[1].extend(values)
 
     def _learning_rate_axis(self, history: MetricHistory) -> int:
         return len(history.metrics) + 1 + (len(DIAGNOSTIC_QUANTITIES) if self.diagnostics else 0)
@@ -406,8 +427,8 @@ def _base_layout(
             "x": 0,
             "xanchor": "left",
         },
-        # Keeps the user's zoom and legend choices across updates.
-        uirevision="labkit-live",
+        # Keeps the user's zoom and legend choices across updates (not across x-axes).
+        uirevision=f"labkit-live-{x_axis}",
     )
     return figure.to_dict()["layout"]
 

@@ -107,7 +107,8 @@ class WidgetRenderer(Renderer):
         self._displayed = False
         self._keys: list[TraceKey] = []
         self._versions: list[int] = []
-        self._layout: dict = {}
+        self._layout_key: tuple | None = None
+        self._live_layout: dict = {}
 
     @property
     def widget(self):
@@ -115,9 +116,10 @@ class WidgetRenderer(Renderer):
         if self._widget is None:
             import plotly.graph_objects as go
 
-            empty = self.spec.to_dict(MetricHistory())
-            self._layout = empty["layout"]
-            self._widget = go.FigureWidget(empty)
+            empty = MetricHistory()
+            self._widget = go.FigureWidget(self.spec.to_dict(empty))
+            self._layout_key = self.spec.layout_key(empty)
+            self._live_layout = self.spec.live_layout(empty)
         return self._widget
 
     @property
@@ -161,22 +163,26 @@ class WidgetRenderer(Renderer):
             )
             self._keys += new_keys
             self._versions += [-1] * len(new_keys)
-        layout = self.spec.layout(history)
-        layout["margin"] = {**layout["margin"], "t": self.spec.top_margin(history)}
+        layout_key = self.spec.layout_key(history)
+        live_layout = self.spec.live_layout(history)
         with figure.batch_update():
-            for index, key in enumerate(self._keys):
+            for index, (run, name, raw) in enumerate(self._keys):
+                version = history.runs[run].series[name].version
+                if not restyle and version == self._versions[index]:
+                    continue
                 trace = figure.data[index]
                 if restyle:
-                    style = self.spec.trace_style(history, *key)
+                    style = self.spec.trace_style(history, run, name, raw)
                     trace.update({k: v for k, v in style.items() if k != "type"})
-                version = history.runs[key[0]].series[key[1]].version
-                if restyle or version != self._versions[index]:
-                    trace.x, trace.y = self.spec.points(history, *key)
-                    self._versions[index] = version
-            for name, value in layout.items():
-                if self._layout.get(name) != value:
-                    figure.layout[name] = value
-        self._layout = layout
+                trace.x, trace.y = self.spec.points(history, run, name, raw)
+                self._versions[index] = version
+            if layout_key != self._layout_key:
+                figure.update_layout(self.spec.layout(history))
+            else:
+                changed = {k: v for k, v in live_layout.items() if self._live_layout.get(k) != v}
+                if changed:
+                    figure.update_layout(changed)
+        self._layout_key, self._live_layout = layout_key, live_layout
 
 
 class DisplayRenderer(Renderer):

@@ -11,7 +11,7 @@ from scipy.signal import lfilter
 
 from labkit._checks import check, is_number
 
-__all__ = ["ema", "check_smoothing", "SMOOTHING_RANGE"]
+__all__ = ["ema", "RunningEma", "check_smoothing", "SMOOTHING_RANGE"]
 
 # The smoothing weight is in [0, 1): 0 draws the raw curve, 0.99 averages over ~100 points.
 SMOOTHING_RANGE = (0.0, 0.99)
@@ -45,14 +45,46 @@ def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
     >>> ema(np.array([1.0, 0.0, 0.0]), 0.5).round(4).tolist()
     [1.0, 0.3333, 0.1429]
     """
-    check_smoothing(smoothing)
-    values = np.asarray(values, dtype=np.float64)
-    if smoothing == 0 or values.size == 0:
-        return values.copy()
-    finite = np.isfinite(values)
-    kept = values[finite]
-    averaged = lfilter([1 - smoothing], [1, -smoothing], kept)
-    averaged /= 1 - smoothing ** np.arange(1, kept.size + 1)
-    smoothed = np.full_like(values, np.nan)
-    smoothed[finite] = averaged
-    return smoothed
+    return RunningEma(smoothing).extend(values)
+
+
+class RunningEma:
+    """`ema` of a series that only grows, extended by the new values at each call.
+
+    Redrawing a live curve then smooths only the points that arrived since the last redraw.
+
+    Args:
+        smoothing: The weight, as for `ema`.
+
+    Example:
+
+    >>> running = RunningEma(0.5)
+    >>> running.extend(np.array([1.0, 0.0])).round(4).tolist()
+    [1.0, 0.3333]
+    >>> running.extend(np.array([1.0, 0.0, 0.0])).round(4).tolist()
+    [1.0, 0.3333, 0.1429]
+    """
+
+    def __init__(self, smoothing: float):
+        check_smoothing(smoothing)
+        self.smoothing = smoothing
+        self.smoothed = np.empty(0)
+        self._state = 0.0  # the average before debiasing
+        self._count = 0  # finite values seen
+
+    def extend(self, values: np.ndarray) -> np.ndarray:
+        """The smoothed series for `values`, whose first values are those of the last call."""
+        new = np.asarray(values[len(self.smoothed) :], dtype=np.float64)
+        if new.size:
+            weight = self.smoothing
+            finite = np.isfinite(new)
+            kept = new[finite]
+            smoothed = np.full_like(new, np.nan)
+            if kept.size:
+                averaged, _ = lfilter([1 - weight], [1, -weight], kept, zi=[weight * self._state])
+                self._state = averaged[-1]
+                counts = np.arange(self._count + 1, self._count + kept.size + 1)
+                smoothed[finite] = averaged / (1 - weight**counts) if weight else averaged
+                self._count += kept.size
+            self.smoothed = np.concatenate([self.smoothed, smoothed])
+        return self.smoothed

@@ -8,6 +8,7 @@ import pytest
 
 from labkit import LivePlot
 from labkit.live import FigureSpec, MetricHistory, WidgetRenderer, ema
+from labkit.live.smoothing import RunningEma
 from labkit.live.toolbar import Toolbar
 
 
@@ -43,6 +44,15 @@ def test_ema_is_debiased_skips_nan_and_zero_means_raw():
     for bad in (1.0, -0.1, "0.5", True):
         with pytest.raises(ValueError, match=r"expected a number in \[0, 0.99\]. Received"):
             ema(raw, bad)
+
+
+def test_a_running_average_extended_point_by_point_equals_the_whole_one():
+    values = np.random.default_rng(0).random(500)
+    values[[3, 250]] = np.nan
+    running = RunningEma(0.9)
+    for end in (1, 2, 100, 251, 500):
+        smoothed = running.extend(values[:end])
+    np.testing.assert_allclose(smoothed, ema(values, 0.9), equal_nan=True)
 
 
 def test_smoothing_draws_the_average_with_the_raw_curve_faint_behind_it():
