@@ -63,6 +63,8 @@ class ControlPanel:
             dataset, subset and seed stay the same.
         live: The `LivePlot` to train into; by default one made for `mode`, shown in the panel.
         mode: Live mode of the default `LivePlot` (see `labkit.live.resolve_mode`).
+        diagnostics: The default `LivePlot` also draws the weight-norm diagnostics row
+            (`LivePlot(diagnostics=True)`).
 
     Attributes:
         controller: The `PanelController` that trains.
@@ -82,6 +84,7 @@ class ControlPanel:
         data: Dataset | None = None,
         live: LivePlot | None = None,
         mode: str | None = "auto",
+        diagnostics: bool = False,
     ):
         import ipywidgets as widgets
 
@@ -89,7 +92,12 @@ class ControlPanel:
         self.controls = _make_controls(self.defaults)
         if live is None:
             resolved = resolve_mode(mode)
-            live = LivePlot(mode=resolved, title="Panel runs, live", display=resolved != "widget")
+            live = LivePlot(
+                mode=resolved,
+                title="Panel runs, live",
+                display=resolved != "widget",
+                diagnostics=diagnostics,
+            )
         self.controller = PanelController(live, on_message=self._show, on_busy=self._set_busy)
         if data is not None:
             self.controller.keep_data(self.defaults, data)
@@ -110,7 +118,11 @@ class ControlPanel:
             widgets.HBox([self.train_button, self.stop_button, self.status]),
         ]
         if self.live.mode == "widget":
-            children.append(self.live.widget)
+            # The live figure's toolbar (smoothing, log axis, x-axis, export), then the figure.
+            figure = self.live.renderer.widget
+            if self.live.toolbar is not None:
+                children.append(self.live.toolbar.widget)
+            children.append(figure)
         self.widget = widgets.VBox(children)
 
     @property
@@ -220,6 +232,7 @@ def show_panel(
     values: Mapping[str, Any],
     data: Dataset | None = None,
     mode: str | None = "auto",
+    diagnostics: bool = False,
 ) -> ControlPanel | None:
     """Displays a `ControlPanel` where widgets work; headless (papermill, scripts) does nothing.
 
@@ -227,6 +240,7 @@ def show_panel(
         values: The notebook's parameter values.
         data: The `Dataset` already loaded for `values`.
         mode: Live mode (`"auto"` detects it); the panel shows in `"widget"` and `"display"`.
+        diagnostics: Draw the weight-norm diagnostics row in the panel's figure.
 
     Returns:
         The panel, or `None` when not interactive.
@@ -240,7 +254,7 @@ def show_panel(
         return None
     from IPython.display import display
 
-    panel = ControlPanel(values, data=data, mode=resolved)
+    panel = ControlPanel(values, data=data, mode=resolved, diagnostics=diagnostics)
     display(panel)
     return panel
 

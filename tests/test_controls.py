@@ -163,3 +163,20 @@ def test_the_panel_embeds_the_figure_widget_in_widget_mode():
 def test_headless_runs_show_no_panel(capsys):
     assert show_panel(NOTEBOOK_VALUES) is None
     assert capsys.readouterr().out == ""
+
+
+def test_the_panel_figure_has_the_live_toolbar_and_its_controls_act_on_it():
+    panel = ControlPanel(NOTEBOOK_VALUES, mode="widget", diagnostics=True)
+    toolbar, figure = panel.widget.children[-2:]
+    assert toolbar is panel.live.toolbar.widget and "labkit-live-toolbar" in toolbar._dom_classes
+    panel.live.toolbar.x_axis.value = "steps"
+    panel.live.toolbar.log_y.value = True
+    assert figure.layout.xaxis.title.text == "step" and figure.layout.yaxis.type == "log"
+    assert [a.text for a in figure.layout.annotations][2] == "‖v‖ (mean over units)"
+
+
+def test_the_panel_falls_back_to_the_display_figure_with_a_hint(monkeypatch):
+    monkeypatch.setattr("labkit.live.callback.widget_problem", lambda: "anywidget not installed")
+    panel = ControlPanel(NOTEBOOK_VALUES, mode="widget")
+    assert panel.live.mode == "display" and "anywidget not installed" in panel.live.hint
+    assert not any(type(child).__name__ == "FigureWidget" for child in panel.widget.children)
