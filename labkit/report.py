@@ -51,7 +51,11 @@ RUN_COLUMNS = (
     "seconds_per_epoch",
     "duration_s",
     "val_accuracy",
+    "val_loss",
+    "loss",
 )
+# Per-epoch curves `load_runs` keeps (lists), which `curves_figure` can draw.
+CURVE_METRICS = ("val_accuracy", "val_loss", "loss")
 ACCURACY_METRICS = ("final_val_accuracy", "best_val_accuracy")
 CONFIDENCE = 0.95
 # The `status` of a run whose metrics.json could not be read.
@@ -72,7 +76,8 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     Columns: `path` (the model's folder, relative to `runs_dir`), `run_name`, `status`, one column
     per parameter in `params`, `epochs_completed`, `final_val_accuracy`, `best_val_accuracy`,
     `seconds_per_epoch` (median over epochs, so the first epoch's tracing does not count),
-    `duration_s` and `val_accuracy` (the per-epoch list). A file that cannot be read is named in
+    `duration_s`, and the per-epoch lists `val_accuracy`, `val_loss` and `loss` (empty where a
+    run did not record them). A file that cannot be read is named in
     a warning and gets a row with only its `path` and the status `"unreadable"`.
 
     Example:
@@ -100,9 +105,10 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
         rows.append({**row, "run_name": record.run_name, "status": record.status, **params})
         rows[-1].update(_measures(record))
     measures = ["epochs_completed", *ACCURACY_METRICS, "duration_s", "seconds_per_epoch"]
-    columns = ["path", "run_name", "status", *parameters, *measures, "val_accuracy"]
+    columns = ["path", "run_name", "status", *parameters, *measures, *CURVE_METRICS]
     runs = pd.DataFrame(rows, columns=columns)
-    runs["val_accuracy"] = runs["val_accuracy"].map(_as_list)
+    for metric in CURVE_METRICS:
+        runs[metric] = runs[metric].map(_as_list)
     return runs
 
 
@@ -118,7 +124,7 @@ def _measures(record: RunRecord) -> dict[str, Any]:
         "best_val_accuracy": record.best_val_accuracy,
         "duration_s": record.duration_s,
         "seconds_per_epoch": _median(record.epoch_seconds),
-        "val_accuracy": list(record.history.get("val_accuracy", [])),
+        **{metric: list(record.history.get(metric, [])) for metric in CURVE_METRICS},
     }
 
 
@@ -327,60 +333,299 @@ def _mean_and_interval(summary: pd.DataFrame, metric: str) -> pd.Series:
     return means + intervals
 
 
-def curves_figure(runs: pd.DataFrame, target: float | None = None) -> go.Figure:
-    """Plots mean validation accuracy per epoch for each setting, with a ±std band over seeds.
+def curves_figure(
+    runs: pd.DataFrame,
+    target: float | None = None,
+    metric: str = "val_accuracy",
+    smoothing: float = 0.0,
+    log_y: bool = False,
+    controls: bool = False,
+) -> go.Figure:
+    """Plots a metric's mean per epoch for each setting, with a ±std band over seeds.
 
     Regular models are red, WeightNorm models blue (other settings take other shades); dashed
-    lines have data_init off. `target`, when given, is drawn as a dotted line.
+    lines have data_init off. `target`, when given, is drawn as a dotted line. With
+    `smoothing`, mean and band are exponential moving averages over epochs (as in the live
+    figure) and the raw mean stays faint behind. With `controls`, the figure carries, like the
+    live figure, a smoothing slider and a linear/log switch for the y-axis, which work in the
+    browser alone (HTML files, notebooks without a kernel).
+
+    Args:
+        runs: As `load_runs` returns them.
+        target: A value to draw as a dotted line.
+        metric: One of `CURVE_METRICS`.
+        smoothing: Exponential moving average weight in [0, 0.99].
+        log_y: Logarithmic y-axis.
+        controls: Add the smoothing slider and the linear/log switch.
 
     Example:
 
     >>> curves_figure(load_runs("runs/sweep"), target=0.5).write_html("curves.html")
+    >>> curves_figure(runs, metric="val_loss", log_y=True, controls=True)
     """
+    from labkit.live.smoothing import check_smoothing
+
+    check("metric", metric, metric in CURVE_METRICS, f"one of {', '.join(CURVE_METRICS)}")
+    check_smoothing(smoothing)
+    check("log_y", log_y, isinstance(log_y, bool), "True or False")
     runs, columns = _comparable(runs)
+    curves = _setting_curves(runs, columns, metric)
     figure = go.Figure()
+    faint = controls or smoothing > 0
+    for curve in curves:
+        traces = _curve_traces(curve, smoothing, faint)
+        figure.add_traces(traces)
+    if target is not None:
+        figure.add_hline(y=target, line={"dash": "dot", "color": "gray"})
+    name = _METRIC_NAMES.get(metric, metric)
+    figure.update_layout(
+        title=f"{name[0].upper()}{name[1:]}: mean ± std over seeds",
+        xaxis_title="epoch",
+        yaxis_title=name,
+        yaxis_type="log" if log_y else "linear",
+        template="plotly_white",
+    )
+    if controls:
+        _add_curve_controls(figure, curves, smoothing, log_y)
+    return figure
+
+
+# How `curves_figure` names the metrics it draws, and the smoothing its slider offers.
+_METRIC_NAMES = {
+    "val_accuracy": "validation accuracy",
+    "val_loss": "validation loss",
+    "loss": "training loss",
+}
+CURVE_SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.9)
+
+
+def _setting_curves(runs: pd.DataFrame, columns: list[str], metric: str) -> list[dict]:
+    """Per setting: its label, seeds, colour, dash, and the mean and std per epoch."""
+    curves = []
     shades: dict[str, dict[tuple, int]] = {family: {} for family in _PALETTES}
     for label, group in runs.groupby("setting", sort=False):
-        curves = pd.DataFrame(group["val_accuracy"].tolist())
-        mean, std = curves.mean(), curves.std()
-        epochs = np.arange(1, len(mean) + 1)
+        values = pd.DataFrame(group[metric].tolist())
+        if values.empty:
+            continue
         first = group.iloc[0]
         family = _family(first)
         others = tuple(str(first[column]) for column in columns if column not in PRIMARY_PARAMETERS)
         shade = shades[family].setdefault(others, len(shades[family]))
-        color = _PALETTES[family][shade % len(_PALETTES[family])]
         data_init = first.get("data_init")
-        dash = (
-            "dash" if data_init is not None and not pd.isna(data_init) and not data_init else None
+        curves.append(
+            {
+                "label": label,
+                "n": len(group),
+                "epochs": np.arange(1, values.shape[1] + 1),
+                "mean": values.mean().to_numpy(dtype=float),
+                "std": values.std().to_numpy(dtype=float),
+                "color": _PALETTES[family][shade % len(_PALETTES[family])],
+                "dash": "dash"
+                if data_init is not None and not pd.isna(data_init) and not data_init
+                else None,
+            }
         )
-        figure.add_scatter(
+    return curves
+
+
+def _smoothed(curve: dict, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
+    from labkit.live.smoothing import ema
+
+    return ema(curve["mean"], smoothing), ema(curve["std"], smoothing)
+
+
+def _band_y(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return np.concatenate([mean + std, (mean - std)[::-1]])
+
+
+def _curve_traces(curve: dict, smoothing: float, faint: bool) -> list[go.Scatter]:
+    """A setting's band, its faint raw mean (when `faint`), and its (smoothed) mean."""
+    epochs, label = curve["epochs"], curve["label"]
+    mean, std = _smoothed(curve, smoothing)
+    traces = [
+        go.Scatter(
             x=np.concatenate([epochs, epochs[::-1]]),
-            y=np.concatenate([mean + std, (mean - std)[::-1]]),
+            y=_band_y(mean, std),
             fill="toself",
-            fillcolor=_transparent(color),
+            fillcolor=_transparent(curve["color"]),
             line={"width": 0},
             hoverinfo="skip",
             legendgroup=label,
             showlegend=False,
         )
-        figure.add_scatter(
+    ]
+    if faint:
+        traces.append(
+            go.Scatter(
+                x=epochs,
+                y=curve["mean"],
+                name=f"{label} (raw)",
+                line={"color": curve["color"], "dash": curve["dash"], "width": 1},
+                opacity=0.35,
+                legendgroup=label,
+                showlegend=False,
+                hoverinfo="skip",
+                visible=smoothing > 0,
+            )
+        )
+    traces.append(
+        go.Scatter(
             x=epochs,
             y=mean,
             customdata=std,
-            name=f"{label} (n={len(group)})",
-            line={"color": color, "dash": dash},
+            name=f"{label} (n={curve['n']})",
+            line={"color": curve["color"], "dash": curve["dash"]},
             legendgroup=label,
             hovertemplate="epoch %{x}: %{y:.4f} ± %{customdata:.4f}",
         )
-    if target is not None:
-        figure.add_hline(y=target, line={"dash": "dot", "color": "gray"})
+    )
+    return traces
+
+
+def _add_curve_controls(figure: go.Figure, curves: list[dict], smoothing: float, log_y: bool):
+    """A smoothing slider (restyles every trace) and a linear/log switch (relayouts the y-axis)."""
+    weights = sorted({*CURVE_SMOOTHING_STEPS, smoothing})
+    steps = []
+    for weight in weights:
+        ys, visible = [], []
+        for curve in curves:
+            mean, std = _smoothed(curve, weight)
+            ys += [_band_y(mean, std), curve["mean"], mean]
+            visible += [True, weight > 0, True]
+        steps.append(
+            {
+                "label": f"{weight:g}",
+                "method": "restyle",
+                "args": [{"y": ys, "visible": visible}],
+            }
+        )
     figure.update_layout(
-        title="Validation accuracy: mean ± std over seeds",
-        xaxis_title="epoch",
-        yaxis_title="validation accuracy",
+        sliders=[
+            {
+                "active": weights.index(smoothing),
+                "currentvalue": {"prefix": "smoothing: "},
+                "steps": steps,
+                "x": 0,
+                "len": 0.45,
+                "y": -0.18,
+                "yanchor": "top",
+                "pad": {"t": 10},
+            }
+        ],
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "active": int(log_y),
+                "buttons": [
+                    {"label": label, "method": "relayout", "args": [{"yaxis.type": kind}]}
+                    for label, kind in (("linear", "linear"), ("log", "log"))
+                ],
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.12,
+                "yanchor": "bottom",
+                "showactive": True,
+            }
+        ],
+        margin={"b": 150},
+    )
+
+
+def parallel_figure(runs: pd.DataFrame) -> go.Figure:
+    """Parallel coordinates of the sweep: one line per setting, seeds averaged out.
+
+    An axis per parameter that varies (as in `summarize`), then the mean final and mean best
+    validation accuracy over the setting's seeds, on one shared range; lines are coloured by
+    the final accuracy. A positive numeric parameter spanning two decades or more (a
+    learning-rate grid) is drawn on a log10 axis; others as their values; text and booleans
+    as categories.
+
+    Example:
+
+    >>> parallel_figure(load_runs("runs/sweep")).write_html("parallel.html")
+    """
+    runs, columns = _comparable(runs)
+    grouped = runs.groupby("setting", sort=False)
+    means = grouped[list(ACCURACY_METRICS)].mean()
+    settings = grouped[columns].first() if columns else pd.DataFrame(index=means.index)
+    low = float(np.nanmin(means.to_numpy()))
+    high = float(np.nanmax(means.to_numpy()))
+    accuracy_range = [low, high] if high > low else [low - 0.01, high + 0.01]
+    dimensions = [_parallel_dimension(column, settings[column]) for column in columns]
+    dimensions += [
+        {
+            "label": f"{metric.replace('_val_', ' val_')} (mean)",
+            "values": means[metric].to_numpy(),
+            "range": accuracy_range,
+            "tickformat": ".3f",
+        }
+        for metric in ACCURACY_METRICS
+    ]
+    counts = grouped.size()
+    figure = go.Figure(
+        go.Parcoords(
+            dimensions=dimensions,
+            line={
+                "color": means["final_val_accuracy"].to_numpy(),
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": "final<br>val_accuracy"}},
+            },
+            labelangle=0,
+        )
+    )
+    figure.update_layout(
+        title=(
+            f"The sweep's {len(means)} settings ({int(counts.sum())} runs), "
+            "each averaged over its seeds"
+        ),
         template="plotly_white",
+        margin={"l": 80, "r": 40, "t": 100, "b": 40},
+        height=460,
     )
     return figure
+
+
+def _parallel_dimension(column: str, values: pd.Series) -> dict[str, Any]:
+    """One axis of `parallel_figure`: numbers as they are (or log10), other values as categories."""
+    present = [value for value in values if not _is_missing(value)]
+    numeric = bool(present) and len(present) == len(values) and all(map(is_number, present))
+    if numeric:
+        numbers = np.asarray(values, dtype=float)
+        ticks = np.unique(numbers)
+        if ticks.min() > 0 and ticks.max() / ticks.min() >= 100:
+            return {
+                "label": f"{column} (log)",
+                "values": np.log10(numbers),
+                "tickvals": np.log10(ticks),
+                "ticktext": [f"{tick:g}" for tick in ticks],
+            }
+        return {
+            "label": column,
+            "values": numbers,
+            "tickvals": ticks,
+            "ticktext": [f"{t:g}" for t in ticks],
+        }
+    labels = [_category(column, value) for value in values]
+    categories = sorted(set(labels))
+    return {
+        "label": column,
+        "values": [categories.index(label) for label in labels],
+        "tickvals": list(range(len(categories))),
+        "ticktext": categories,
+        "range": [-0.25, max(len(categories) - 1, 0) + 0.25],
+    }
+
+
+def _category(column: str, value: Any) -> str:
+    if _is_missing(value):
+        return "n/a" if column == "data_init" else NOT_SET
+    if column == "weight_norm":
+        return "WeightNorm" if value else "regular"
+    if isinstance(value, (bool, np.bool_)):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _family(row: pd.Series) -> str:
@@ -395,12 +640,66 @@ def _transparent(color: str, alpha: float = 0.15) -> str:
     return f"rgba({red:g}, {green:g}, {blue:g}, {alpha})"
 
 
-def write_report(
-    runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, target: float = 0.5
-) -> dict[str, Path]:
-    """Writes `summary.csv`, `summary.md` and `curves.html` for the runs below `runs_dir`.
+# The report's figures: name (files are NAME.html and NAME.png), and what draws it.
+REPORT_FIGURES = {
+    "figure": "curves",
+    "loss_figure": "loss_curves",
+    "parallel": "parallel",
+}
 
-    Files go to `out_dir`, or `runs_dir` itself. Returns their paths by kind.
+
+def write_figures(
+    runs: pd.DataFrame, out_dir: str | os.PathLike, target: float = 0.5, images: bool = True
+) -> dict[str, Path]:
+    """Writes the report's figures as HTML (with their controls) and PNG into `out_dir`.
+
+    `curves` (validation accuracy) and `loss_curves` (validation loss, when runs recorded it)
+    per setting with their smoothing and log controls, and `parallel` (`parallel_figure`).
+    The PNGs (unless `images` is false), the figures as they open, go through kaleido and a
+    Chrome-family browser (`labkit.live.export`, one browser start for all); where none is
+    installed they are left out with a one-line warning. Returns the paths by kind: `figure`,
+    `loss_figure`, `parallel`, each with a `_png` twin.
+
+    Example:
+
+    >>> write_figures(load_runs("runs/sweep"), "runs/sweep")["parallel_png"]
+    PosixPath('runs/sweep/parallel.png')
+    """
+    from labkit.live.export import image_export_problem, save_figures
+
+    out_dir = Path(out_dir)
+    figures = {
+        "figure": curves_figure(runs, target, controls=True),
+        "parallel": parallel_figure(runs),
+    }
+    if any(runs["val_loss"].map(len)):
+        figures["loss_figure"] = curves_figure(runs, metric="val_loss", controls=True)
+    paths = {}
+    for kind, figure in figures.items():
+        paths[kind] = out_dir / f"{REPORT_FIGURES[kind]}.html"
+        atomic_write(paths[kind], figure.to_html())
+    if not images:
+        return paths
+    problem = image_export_problem()
+    if problem:
+        warnings.warn(f"The report's PNG figures are left out: {problem}.", stacklevel=2)
+        return paths
+    images = {out_dir / f"{REPORT_FIGURES[kind]}.png": figure for kind, figure in figures.items()}
+    save_figures(images)
+    paths.update({f"{kind}_png": path for kind, path in zip(figures, images)})
+    return paths
+
+
+def write_report(
+    runs_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    target: float = 0.5,
+    images: bool = True,
+) -> dict[str, Path]:
+    """Writes `summary.csv`, `summary.md` and the figures (`write_figures`) for `runs_dir`'s runs.
+
+    Files go to `out_dir`, or `runs_dir` itself; `images=False` leaves out the PNGs (which
+    start a browser). Returns their paths by kind.
 
     Example:
 
@@ -418,12 +717,8 @@ def write_report(
     runs = load_runs(runs_dir)
     summary = summarize(runs, target)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "csv": out_dir / "summary.csv",
-        "markdown": out_dir / "summary.md",
-        "figure": out_dir / "curves.html",
-    }
+    paths = {"csv": out_dir / "summary.csv", "markdown": out_dir / "summary.md"}
     atomic_write(paths["csv"], summary.to_csv(index=False))
     atomic_write(paths["markdown"], summary_markdown(summary, target, unreadable_runs(runs)))
-    atomic_write(paths["figure"], curves_figure(runs, target).to_html())
+    paths.update(write_figures(runs, out_dir, target, images=images))
     return paths
