@@ -26,8 +26,8 @@ The package's modules, in the order a batch uses them (a search reuses all but `
     lock          `RunsFolderLock`: one batch per runs folder
     folder        `RunsFolder`: the lock, runs found by parameters, the summary
     interrupts    SIGTERM and SIGHUP stop a batch like Ctrl-C
-    execution     one run: a papermill process, its timeout and record
-    executor      `Executor`: submit runs, records as they end, stop
+    execution     one run: a papermill process, its timeout, an optional watch, its record
+    executor      `Executor`: submit runs (watched or not), records as they end, stop
     local, dask_cluster   the two executors
     runner        `run_sweep`
 
@@ -38,7 +38,15 @@ Example:
 >>> records = run_sweep(notebook, runs, "runs/sweep", jobs=2, timeout=3600)
 """
 
-from labkit.sweep.execution import THREAD_VARIABLES, PapermillTask, ProcessGroup, execute_run
+from labkit.sweep.execution import (
+    THREAD_VARIABLES,
+    WATCH_INTERVAL_S,
+    PapermillTask,
+    ProcessGroup,
+    Stop,
+    Watch,
+    execute_run,
+)
 from labkit.sweep.executor import Executor
 from labkit.sweep.folder import RunsFolder
 from labkit.sweep.interrupts import interrupt_on_signals
@@ -52,6 +60,7 @@ from labkit.sweep.planning import (
     default_validator,
     expand_grid,
     load_grid_file,
+    load_yaml_mapping,
     params_digest,
     parse_seeds,
     plan_sweep,
@@ -62,6 +71,7 @@ from labkit.sweep.records import (
     FAILED,
     INTERRUPTED,
     PENDING,
+    PRUNED,
     RECORD_FILE,
     RUNNING,
     STATUSES,
@@ -73,7 +83,15 @@ from labkit.sweep.records import (
     write_record,
     write_summary,
 )
-from labkit.sweep.runner import check_timeout, make_executor, notebook_task, run_sweep
+from labkit.sweep.runner import (
+    check_jobs,
+    check_runs_dir,
+    check_timeout,
+    make_executor,
+    notebook_task,
+    progress_bar,
+    run_sweep,
+)
 
 __all__ = [
     "COMPLETED",
@@ -83,12 +101,14 @@ __all__ = [
     "MAX_RUNS",
     "OUTPUT_DIR_PARAMETER",
     "PENDING",
+    "PRUNED",
     "RECORD_FILE",
     "RUNNING",
     "STATUSES",
     "SUMMARY_FILE",
     "THREAD_VARIABLES",
     "TIMED_OUT",
+    "WATCH_INTERVAL_S",
     "Executor",
     "LocalExecutor",
     "PapermillTask",
@@ -98,13 +118,18 @@ __all__ = [
     "RunsFolder",
     "RunsFolderBusyError",
     "RunsFolderLock",
+    "Stop",
+    "Watch",
     "check_grid",
+    "check_jobs",
+    "check_runs_dir",
     "check_timeout",
     "default_validator",
     "execute_run",
     "expand_grid",
     "interrupt_on_signals",
     "load_grid_file",
+    "load_yaml_mapping",
     "make_executor",
     "notebook_parameters",
     "notebook_task",
@@ -112,6 +137,7 @@ __all__ = [
     "parse_seeds",
     "parse_value",
     "plan_sweep",
+    "progress_bar",
     "read_record",
     "read_records",
     "run_id",

@@ -2,6 +2,8 @@
 
 `execute_run` is what every executor calls, locally or on a Dask worker. The processes of a
 batch belong to one `ProcessGroup`, which can end them all at once (Ctrl-C, SIGTERM, SIGHUP).
+A run may also be watched while it runs (a search reads its metrics after every epoch): the
+watch returns a `Stop` to end that run alone, with a status of its own.
 
 Example:
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import socket
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -41,11 +45,40 @@ from labkit.sweep.records import (
     write_record,
 )
 
-__all__ = ["THREAD_VARIABLES", "PapermillTask", "ProcessGroup", "execute_run", "thread_budget"]
+__all__ = [
+    "THREAD_VARIABLES",
+    "WATCH_INTERVAL_S",
+    "PapermillTask",
+    "ProcessGroup",
+    "Stop",
+    "Watch",
+    "execute_run",
+    "thread_budget",
+]
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 # Seconds a terminated papermill process gets to exit before it is killed.
 TERMINATE_GRACE_S = 5
+# Seconds between two looks of a watch at a running run.
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+    """A watch's verdict on a run: end it now, and record it with this status and error.
+
+    Example:
+
+    >>> Stop("pruned", "Pruned at epoch 2.")
+    Stop(status='pruned', error='Pruned at epoch 2.')
+    """
+
+    status: str
+    error: str
+
+
+# Looks at a run's folder while the run executes; returns a `Stop` to end the run.
+Watch = Callable[[Path], "Stop | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +113,21 @@ class ProcessGroup:
         self.stopped = False
 
     def run(
-        self, command: list[str], log: IO[bytes], env: dict[str, str], timeout: float | None
+        self,
+        command: list[str],
+        log: IO[bytes],
+        env: dict[str, str],
+        timeout: float | None,
+        watch: Callable[[], Stop | None] | None = None,
     ) -> tuple[str, str | None]:
-        """Runs `command` to its end and returns its status and, for a timeout, the error."""
+        """Runs `command` to its end and returns its status and, for a timeout or a stop, the error.
+
+        `watch`, when given, is called before the process starts and every `WATCH_INTERVAL_S`
+        while it runs; a `Stop` it returns ends the process (or keeps it from starting).
+        """
+        stop = watch() if watch is not None else None
+        if stop is not None:
+            return stop.status, stop.error
         with self._lock:
             if self.stopped:
                 return INTERRUPTED, "The sweep was stopped before this run started."
@@ -92,13 +137,15 @@ class ProcessGroup:
             )
             self._running.add(process)
         try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            stop = _wait(process, timeout, watch)
+        except BaseException:
             terminate(process)
-            return TIMED_OUT, f"The run exceeded its timeout of {timeout:g} s."
+            raise
         finally:
             with self._lock:
                 self._running.discard(process)
+        if stop is not None:
+            return stop.status, stop.error
         if process.returncode == 0:
             return COMPLETED, None
         if self.stopped:
@@ -112,6 +159,29 @@ class ProcessGroup:
             running = list(self._running)
         for process in running:
             terminate(process)
+
+
+def _wait(
+    process: subprocess.Popen, timeout: float | None, watch: Callable[[], Stop | None] | None
+) -> Stop | None:
+    """Waits for `process` to end; ends it at the timeout or when `watch` says stop."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        waits = [] if watch is None else [WATCH_INTERVAL_S]
+        if deadline is not None:
+            waits.append(max(0.0, deadline - time.monotonic()))
+        try:
+            process.wait(timeout=min(waits, default=None))
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if deadline is not None and time.monotonic() >= deadline:
+            terminate(process)
+            return Stop(TIMED_OUT, f"The run exceeded its timeout of {timeout:g} s.")
+        stop = watch() if watch is not None else None
+        if stop is not None:
+            terminate(process)
+            return stop
 
 
 def terminate(process: subprocess.Popen) -> None:
@@ -137,12 +207,20 @@ def thread_budget(parallel_runs: int) -> int:
 
 
 def execute_run(
-    task: PapermillTask, run: Run, run_dir: Path, *, threads: int, processes: ProcessGroup
+    task: PapermillTask,
+    run: Run,
+    run_dir: Path,
+    *,
+    threads: int,
+    processes: ProcessGroup,
+    watch: Watch | None = None,
 ) -> RunRecord:
     """Executes `task`'s notebook with `run`'s parameters into `run_dir`; returns its record.
 
     The record is written as `running` first and again when the run ends. The notebook's
-    papermill process gets `threads` as its thread budget (`THREAD_VARIABLES`).
+    papermill process gets `threads` as its thread budget (`THREAD_VARIABLES`). `watch`, when
+    given, looks at `run_dir` before the run starts and every `WATCH_INTERVAL_S` while it runs;
+    the `Stop` it returns ends the run with that status and error (what the run wrote stays).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     notebook = task.notebook
@@ -169,7 +247,9 @@ def execute_run(
     started = time.monotonic()
     log_path = run_dir / "papermill.log"
     with log_path.open("wb") as log:
-        status, error = processes.run(command, log, env, task.timeout)
+        status, error = processes.run(
+            command, log, env, task.timeout, watch and functools.partial(watch, run_dir)
+        )
     if status == FAILED:
         error = _notebook_error(executed) or _last_line(log_path)
     record = dataclasses.replace(

@@ -16,6 +16,7 @@ import abc
 import concurrent.futures
 from collections.abc import Iterable, Iterator
 
+from labkit.sweep.execution import Watch
 from labkit.sweep.planning import Run
 from labkit.sweep.records import RunRecord
 
@@ -30,8 +31,13 @@ class Executor(abc.ABC):
     """
 
     @abc.abstractmethod
-    def submit(self, run: Run) -> concurrent.futures.Future[RunRecord]:
-        """Starts `run` (or queues it) and returns a future of its record."""
+    def submit(self, run: Run, watch: Watch | None = None) -> concurrent.futures.Future[RunRecord]:
+        """Starts `run` (or queues it) and returns a future of its record.
+
+        `watch`, when given, is called with the run's folder in the runs folder before the run
+        starts and about every `WATCH_INTERVAL_S` while it runs, with the run's `metrics.json`
+        files there as the run last wrote them; a `Stop` it returns ends that run alone.
+        """
 
     @abc.abstractmethod
     def stop(self) -> None:

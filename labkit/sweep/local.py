@@ -11,7 +11,13 @@ from __future__ import annotations
 import concurrent.futures
 from pathlib import Path
 
-from labkit.sweep.execution import PapermillTask, ProcessGroup, execute_run, thread_budget
+from labkit.sweep.execution import (
+    PapermillTask,
+    ProcessGroup,
+    Watch,
+    execute_run,
+    thread_budget,
+)
 from labkit.sweep.executor import Executor
 from labkit.sweep.planning import Run
 from labkit.sweep.records import RunRecord
@@ -41,7 +47,7 @@ class LocalExecutor(Executor):
             max_workers=jobs, thread_name_prefix="labkit-sweep"
         )
 
-    def submit(self, run: Run) -> concurrent.futures.Future[RunRecord]:
+    def submit(self, run: Run, watch: Watch | None = None) -> concurrent.futures.Future[RunRecord]:
         return self._pool.submit(
             execute_run,
             self.task,
@@ -49,6 +55,7 @@ class LocalExecutor(Executor):
             self.out_dir / run.run_id,
             threads=thread_budget(self.jobs),
             processes=self._processes,
+            watch=watch,
         )
 
     def stop(self) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "default_validator",
     "expand_grid",
     "load_grid_file",
+    "load_yaml_mapping",
     "params_digest",
     "parse_seeds",
     "plan_sweep",
@@ -128,20 +129,34 @@ def load_grid_file(path: str | os.PathLike) -> dict[str, Any]:
     >>> load_grid_file("grid.yaml")
     {'model': ['regular', 'weightnorm'], 'epochs': 10}
     """
+    return load_yaml_mapping(path, "grid", "values")
+
+
+def load_yaml_mapping(path: str | os.PathLike, kind: str, expected: str) -> dict[str, Any]:
+    """Reads a YAML file that maps parameter names to `expected` things; `kind` names the file.
+
+    Example:
+
+    >>> load_yaml_mapping("space.yaml", "space", "distributions")
+    {'learning_rate': {'type': 'float', 'low': 0.0001, 'high': 0.1, 'log': True}}
+    """
     if not Path(path).is_file():
-        raise FileNotFoundError(f"Grid file not found. Received: `grid={str(path)!r}`")
+        raise FileNotFoundError(
+            f"{kind.capitalize()} file not found. Received: `{kind}={str(path)!r}`"
+        )
     try:
-        grid = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        mapping = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ValueError(
-            f"The grid file is not valid YAML: {_one_line(error)}. Received: `grid={str(path)!r}`"
+            f"The {kind} file is not valid YAML: {_one_line(error)}. "
+            f"Received: `{kind}={str(path)!r}`"
         ) from None
-    if not isinstance(grid, dict):
+    if not isinstance(mapping, dict):
         raise ValueError(
-            "A grid file must map parameter names to values. "
-            f"Received: a {type(grid).__name__} in `{path}`"
+            f"A {kind} file must map parameter names to {expected}. "
+            f"Received: a {type(mapping).__name__} in `{path}`"
         )
-    return grid
+    return mapping
 
 
 def _one_line(error: Exception) -> str:

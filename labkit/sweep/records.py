@@ -29,6 +29,7 @@ __all__ = [
     "FAILED",
     "INTERRUPTED",
     "PENDING",
+    "PRUNED",
     "RECORD_FILE",
     "RUNNING",
     "STATUSES",
@@ -50,7 +51,8 @@ COMPLETED = "completed"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
 INTERRUPTED = "interrupted"  # stopped by Ctrl-C, SIGTERM or SIGHUP
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED)
+PRUNED = "pruned"  # stopped by a search whose pruner rejected it; its partial results stay
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED, PRUNED)
 
 
 @dataclasses.dataclass

@@ -30,7 +30,15 @@ from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER, existing_notebook, not
 from labkit.sweep.planning import Run
 from labkit.sweep.records import COMPLETED, RunRecord
 
-__all__ = ["check_timeout", "make_executor", "notebook_task", "run_sweep"]
+__all__ = [
+    "check_jobs",
+    "check_runs_dir",
+    "check_timeout",
+    "make_executor",
+    "notebook_task",
+    "progress_bar",
+    "run_sweep",
+]
 
 
 def check_timeout(timeout: float | None) -> None:
@@ -47,6 +55,53 @@ def check_timeout(timeout: float | None) -> None:
             "`timeout` must be a positive, finite number of seconds or None. "
             f"Received: `timeout={timeout}`"
         )
+
+
+def check_jobs(jobs: int | None) -> None:
+    """Checks how many runs may execute at once: None (as many as cores) or an int >= 1.
+
+    Example:
+
+    >>> check_jobs(0)
+    Traceback (most recent call last):
+    ValueError: `jobs` must be a positive integer. Received: `jobs=0`
+    """
+    if jobs is not None and not (is_int(jobs) and jobs >= 1):
+        raise ValueError(f"`jobs` must be a positive integer. Received: `jobs={jobs}`")
+
+
+def check_runs_dir(out_dir: str | os.PathLike) -> Path:
+    """Checks that the runs folder can be written or created; returns it as an absolute path.
+
+    Example:
+
+    >>> check_runs_dir("runs/sweep").name
+    'sweep'
+    """
+    problem = writable_dir_problem(out_dir)
+    if problem:
+        raise ValueError(
+            f"The runs folder must be a writable folder ({problem}). "
+            f"Received: `out_dir={str(out_dir)!r}`"
+        )
+    return Path(out_dir).resolve()
+
+
+def progress_bar(
+    total: int, initial: int, desc: str, unit: str, enabled: bool = True
+) -> tuple[tqdm, IO[str]]:
+    """A tqdm bar on stderr, and the stream for messages beside it (`bar.write(text, stream)`).
+
+    Both keep quiet, instead of failing, once the terminal is gone (hang-up, closed pipe).
+
+    Example:
+
+    >>> bar, stream = progress_bar(total=4, initial=1, desc="sweep", unit="run")
+    >>> bar.write("seed=3-0f1e2d3c: failed: ...", stream)
+    """
+    stream = _LossyStream(sys.stderr)
+    bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=stream, disable=not enabled)
+    return bar, stream
 
 
 def notebook_task(
@@ -117,31 +172,16 @@ def run_sweep(
     >>> [record.status for record in records]
     ['completed', 'completed', 'completed']
     """
-    if jobs is not None and not (is_int(jobs) and jobs >= 1):
-        raise ValueError(f"`jobs` must be a positive integer. Received: `jobs={jobs}`")
+    check_jobs(jobs)
     task = notebook_task(notebook, kernel_name=kernel_name, timeout=timeout)
-    problem = writable_dir_problem(out_dir)
-    if problem:
-        raise ValueError(
-            f"The runs folder must be a writable folder ({problem}). "
-            f"Received: `out_dir={str(out_dir)!r}`"
-        )
-    out_dir = Path(out_dir).resolve()
+    out_dir = check_runs_dir(out_dir)
     runs = list(runs)
     with interrupt_on_signals(), RunsFolder(out_dir) as folder:
         runs = [folder.place(run) for run in runs]
         pending = [run for run in runs if not folder.is_completed(run)]
         for run in pending:
             folder.clear(run)
-        stream = _LossyStream(sys.stderr)
-        bar = tqdm(
-            total=len(runs),
-            initial=len(runs) - len(pending),
-            desc="sweep",
-            unit="run",
-            file=stream,
-            disable=not progress,
-        )
+        bar, stream = progress_bar(len(runs), len(runs) - len(pending), "sweep", "run", progress)
         try:
             if pending:
                 jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending)))
