@@ -36,6 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from labkit._checks import check, quoted
 from labkit.weightnorm import WeightNormalization, data_init
 
 __all__ = ["Trace", "load_trace", "replay_trace"]
@@ -83,11 +84,8 @@ def load_trace(path: str | os.PathLike, variant: str) -> Trace:
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
     variants = sorted(name[len("losses_") :] for name in arrays if name.startswith("losses_"))
-    if variant not in variants:
-        raise ValueError(
-            f"Invalid value for `variant`: expected one of {', '.join(map(repr, variants))} "
-            f"(the runs recorded in {os.fspath(path)}). Received: `variant={variant!r}`"
-        )
+    recorded = f"one of {quoted(variants)} (the runs recorded in {os.fspath(path)})"
+    check("variant", variant, variant in variants, recorded)
     x = arrays["x_uint8"].astype("float32") / 255.0 if "x_uint8" in arrays else arrays["x"]
     wrapped = []
     while f"v{len(wrapped)}_{variant}" in arrays:

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from labkit._checks import check, check_choice, quoted
 from labkit._keras_compat import AutocastScope, flatten_layers, get_stateless_scope
 
 __all__ = ["WeightNormalization", "data_init", "remove_weight_norm"]
@@ -105,11 +106,11 @@ class WeightNormalization(keras.layers.Wrapper):
             `SimpleRNN`, `GRU` or `LSTM` (or any layer whose kernel's last axis holds
             the output channels).
         data_init: Whether to use data-dependent initialization.
-        init_style: Which data-dependent init: `"paper"` (the default) or `"tfa"`.
         kernels: Names of the wrapped layer's kernel variables to normalize, each with
             its own length variable (the first is `g`, the others `g_<name>`). `None`
             (the default) means `("kernel",)`, and `("kernel", "recurrent_kernel")` for
             recurrent layers, which may also use either name alone.
+        init_style: Which data-dependent init: `"paper"` (the default) or `"tfa"`.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Example:
@@ -132,9 +133,8 @@ class WeightNormalization(keras.layers.Wrapper):
         # The wrapper reads `v` and `g` in float32; the wrapped layer autocasts for itself.
         kwargs.setdefault("autocast", False)
         super().__init__(layer, **kwargs)
-        _check_argument("data_init", data_init, isinstance(data_init, bool), "a boolean")
-        choices = ", ".join(map(repr, _INIT_STYLES))
-        _check_argument("init_style", init_style, init_style in _INIT_STYLES, f"one of {choices}")
+        check("data_init", data_init, isinstance(data_init, bool), "a boolean")
+        check_choice("init_style", init_style, _INIT_STYLES)
         self._check_wrappable(layer)
         self.kernels = _checked_kernels(layer, kernels)
         if data_init and isinstance(layer, _RECURRENT_LAYERS):
@@ -483,13 +483,6 @@ def _without_activation(layer: keras.layers.Layer) -> Iterator[None]:
         layer.activation = activation
 
 
-def _check_argument(name: str, value, ok: bool, expected: str) -> None:
-    if not ok:
-        raise ValueError(
-            f"Invalid value for `{name}`: expected {expected}. Received: `{name}={value!r}`"
-        )
-
-
 def _checked_kernels(layer: keras.layers.Layer, kernels) -> tuple[str, ...]:
     """Validates `kernels` against what `layer` has; returns the names in canonical order."""
     names = ("kernel", "recurrent_kernel") if isinstance(layer, _RECURRENT_LAYERS) else ("kernel",)
@@ -501,10 +494,9 @@ def _checked_kernels(layer: keras.layers.Layer, kernels) -> tuple[str, ...]:
         and len(set(kernels)) == len(kernels)
         and all(name in names for name in kernels)
     )
-    choices = ", ".join(map(repr, names))
     owner = type(layer).__name__
-    expected = f"a non-empty list of distinct names from {choices} (the kernels of `{owner}`)"
-    _check_argument("kernels", kernels, valid, expected)
+    expected = f"a non-empty list of distinct names from {quoted(names)} (the kernels of `{owner}`)"
+    check("kernels", kernels, valid, expected)
     return tuple(name for name in names if name in kernels)
 
 
