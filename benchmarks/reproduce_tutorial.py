@@ -15,7 +15,8 @@ as validation data) for every seed in these arms, and writes one table:
 Both stacks read the same images (written once to `OUT/data*.npz`) and run with the same thread
 settings, `--jobs` at a time. The table gives each arm's final and best validation accuracy as
 mean ± 95% Student t interval over seeds, and each labkit arm's difference from its tfa
-counterpart with a 95% Welch interval: "no difference shown" when that interval holds zero.
+counterpart with a 95% Welch interval: "no difference shown" when that interval holds zero. A
+second table sets each WeightNorm arm against the regular ConvNet of its own stack.
 Runs already in `OUT` are reused, so an interrupted benchmark resumes.
 
     python benchmarks/reproduce_tutorial.py --seeds 0-4 --tfa-python ../tfa-venv/bin/python \
@@ -224,14 +225,23 @@ def anchor_results() -> dict[str, list[dict]]:
     return results
 
 
+def _finals(runs: list[dict], metric: str = "val_accuracy", best: bool = False) -> list[float]:
+    return [max(r["history"][metric]) if best else r["history"][metric][-1] for r in runs]
+
+
+def _difference(a: list[float], b: list[float]) -> tuple[str, str]:
+    """`mean(a) - mean(b)` with its 95% Welch interval, and the verdict it supports."""
+    from labkit.stats import difference_interval
+
+    diff = difference_interval(a, b)
+    return diff.format("+.4f"), "differs" if diff.excludes_zero else "no difference shown"
+
+
 def table(results: dict[str, list[dict]], epochs: int):
     """One row per arm: final/best val_accuracy with intervals, and the difference from tfa."""
     import pandas as pd
 
-    from labkit.stats import difference_interval, mean_interval
-
-    def finals(name: str) -> list[float]:
-        return [run["history"]["val_accuracy"][-1] for run in results.get(name, [])]
+    from labkit.stats import mean_interval
 
     rows = []
     for name, runs in results.items():
@@ -239,28 +249,49 @@ def table(results: dict[str, list[dict]], epochs: int):
         reference = arm.reference if arm else ""
         if reference and reference not in results:
             reference = f"{reference} (anchors)" if f"{reference} (anchors)" in results else ""
-        final = finals(name)
+        final = _finals(runs)
         row = {
             "arm": name,
             "n": len(runs),
             "final val_accuracy": mean_interval(final).format(),
             "sd": f"{np.std(final, ddof=1):.4f}" if len(final) > 1 else "",
             "min – max": f"{min(final):.4f} – {max(final):.4f}",
-            "best val_accuracy": mean_interval(
-                [max(run["history"]["val_accuracy"]) for run in runs]
-            ).format(),
-            "final val_loss": mean_interval(
-                [run["history"]["val_loss"][-1] for run in runs]
-            ).format(),
+            "best val_accuracy": mean_interval(_finals(runs, best=True)).format(),
+            "final val_loss": mean_interval(_finals(runs, "val_loss")).format(),
             "s / epoch": f"{np.median([run['seconds'] for run in runs]) / epochs:.1f}",
             "Δ final vs tfa": "",
             "verdict": "",
         }
         if reference:
-            diff = difference_interval(final, finals(reference))
-            row["Δ final vs tfa"] = f"{diff.format('+.4f')} (vs {reference})"
-            row["verdict"] = "differs" if diff.excludes_zero else "no difference shown"
+            difference, row["verdict"] = _difference(final, _finals(results[reference]))
+            row["Δ final vs tfa"] = f"{difference} (vs {reference})"
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def weightnorm_effect(results: dict[str, list[dict]]):
+    """Each WeightNorm arm against the regular ConvNet of its own stack (final and best)."""
+    import pandas as pd
+
+    rows = []
+    for name, runs in results.items():
+        arm = ARMS_BY_NAME.get(name)
+        regular = f"{arm.stack} regular" if arm else ""
+        if not arm or arm.model != "weightnorm" or regular not in results:
+            continue
+        final, final_verdict = _difference(_finals(runs), _finals(results[regular]))
+        best, best_verdict = _difference(
+            _finals(runs, best=True), _finals(results[regular], best=True)
+        )
+        rows.append(
+            {
+                "WeightNorm arm": name,
+                "Δ final val_accuracy vs regular": final,
+                "verdict (final)": final_verdict,
+                "Δ best val_accuracy vs regular": best,
+                "verdict (best)": best_verdict,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -295,7 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         results.update(anchor_results())
     summary = table(results, args.epochs)
     summary.to_csv(args.out / "table.csv", index=False)
-    markdown = summary.to_markdown(index=False)
+    effect = weightnorm_effect(results)
+    effect.to_csv(args.out / "weightnorm_effect.csv", index=False)
+    markdown = summary.to_markdown(index=False) + "\n\n" + effect.to_markdown(index=False)
     (args.out / "table.md").write_text(markdown + "\n")
     print(markdown)
     print(
