@@ -1,12 +1,16 @@
 """The notebook in a real JupyterLab, driven by headless Chromium: the live figure grows while
-training runs, and the panel's Train and Stop buttons work while the kernel trains.
+training runs (the largest gap between two redraws is recorded), its diagnostics row shows, its
+toolbar's controls change the figure and export it, and the panel's Train and Stop buttons work
+while the kernel trains. The live widget also renders, and its controls act, in Notebook 7.
 
 Needs Debian's `chromium` on PATH (Playwright's own browser download is not used) and the
-offline CIFAR-10 copy. Screenshots go to `$LABKIT_SCREENSHOT_DIR` (default: the test's tmp dir).
+offline CIFAR-10 copy. Screenshots, and `browser_timings.json` with the redraw gaps, go to
+`$LABKIT_SCREENSHOT_DIR` (default: the test's tmp dir).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -21,6 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
@@ -40,7 +45,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TINY = {"epochs": 4, "train_limit": 2000, "test_limit": 500}
+TINY = {"epochs": 4, "train_limit": 2000, "test_limit": 500, "diagnostics": True}
+# A notebook for Notebook 7: a live figure (auto mode) with a few points, no training.
+WIDGET_CHECK = "widget_check.ipynb"
+WIDGET_CHECK_CODE = """from labkit import LivePlot
+from labkit.live import MetricHistory
+
+history = MetricHistory()
+history.start_run("regular", epochs=2, steps=20)
+for epoch in range(2):
+    for batch in range(20):
+        loss = 2.0 / (1 + epoch + batch / 20) + 0.2 * (batch % 3)
+        history.add_batch("regular", epoch, batch, {"loss": loss, "accuracy": 0.1 + epoch / 4})
+    history.add_epoch("regular", epoch, {"val_loss": 1.5 - epoch / 4, "val_accuracy": 0.3})
+history.end_run("regular")
+plot = LivePlot()  # auto: a kernel that Notebook 7's server started gets the widget
+plot.history = history
+plot.show()"""
 # Generous: two shared cores run the server, the kernel (TensorFlow) and Chromium at once.
 TIMEOUT_MS = 180_000
 # The points of every plotly figure on the page, whether the live figure's title shows a run
@@ -52,6 +73,29 @@ SAMPLE_JS = """() => {
     const title = String(plots[0]?.layout?.title?.text ?? '');
     const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
     return {points, training: title.includes('ETA'), busy: indicator?.dataset.status === 'busy'};
+}"""
+# Records, on the first plotly figure, when it was redrawn and whether a run was in progress.
+RECORD_REDRAWS_JS = """() => {
+    const plot = document.querySelector('.js-plotly-plot');
+    if (window.labkitRedraws || !plot || !plot.on) return Boolean(window.labkitRedraws);
+    window.labkitRedraws = [];
+    plot.on('plotly_afterplot', () => window.labkitRedraws.push(
+        [performance.now(), String(plot.layout?.title?.text ?? '').includes('ETA')]));
+    return true;
+}"""
+# The largest gap (seconds) between two redraws of the live figure while a run was in progress.
+LARGEST_GAP_JS = """() => {
+    const times = (window.labkitRedraws || []).filter(r => r[1]).map(r => r[0]);
+    let gap = 0;
+    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
+    return {gap: gap / 1000, redraws: times.length};
+}"""
+# The first plotly figure's axis types and titles, and its trace names.
+LIVE_STATE_JS = """() => {
+    const plot = document.querySelector('.js-plotly-plot');
+    return {y: plot.layout.yaxis.type, x: plot.layout.xaxis.title.text,
+            names: (plot.data || []).map(t => String(t.name)),
+            titles: (plot.layout.annotations || []).map(a => String(a.text))};
 }"""
 # Static plotly figures (the JSON mimetype) are drawn by jupyterlab-plotly in this class; a
 # FigureWidget's view is not.
@@ -184,9 +228,17 @@ def lab(offline_cifar10, tmp_path) -> Iterator[tuple[str, str, Path]]:
     process = subprocess.Popen(
         command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
+    check = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WIDGET_CHECK_CODE)])
+    check.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(check, root / WIDGET_CHECK)
     url = f"http://127.0.0.1:{port}"
     try:
-        _start_session(url, token, process, NOTEBOOK.name)
+        for notebook in (NOTEBOOK.name, WIDGET_CHECK):
+            _start_session(url, token, process, notebook)
         yield url, token, root
     finally:
         _stop_server(process, url, token)
@@ -231,6 +283,24 @@ def _run_all_cells(page) -> None:
     raise AssertionError("Run > Run All Cells did not start the notebook after 3 tries")
 
 
+@contextlib.contextmanager
+def _page(screenshot_dir: Path, failure: str, width: int) -> Iterator:
+    """A page of headless Chromium; on a failure, a screenshot named `failure` and any dialog."""
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(screenshot_dir / failure))
+            for text in page.locator(".jp-Dialog").all_inner_texts():
+                print(f"JupyterLab dialog open at the failure: {text!r}")
+            raise
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def screenshot_dir(tmp_path) -> Path:
     folder = Path(os.environ.get("LABKIT_SCREENSHOT_DIR") or tmp_path / "screenshots")
@@ -240,65 +310,117 @@ def screenshot_dir(tmp_path) -> Path:
 
 @pytest.mark.timeout(900)
 def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screenshot_dir):
+    url, token, root = lab
+    with _page(screenshot_dir, "failure.png", width=1400) as page:
+        page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
 
-    url, token, _ = lab
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        _run_all_cells(page)
 
-            _run_all_cells(page)
+        # Sample the live figure whenever it grows, until three samples were taken while
+        # a run was in progress or the notebook finished.
+        page.wait_for_function(f"({SAMPLE_JS})().points > 0")
+        page.wait_for_function(RECORD_REDRAWS_JS)
+        samples = [page.evaluate(SAMPLE_JS)]
+        while sum(s["training"] for s in samples) < 3 and samples[-1]["busy"]:
+            page.wait_for_function(GROWN_JS, arg=samples[-1]["points"])
+            samples.append(page.evaluate(SAMPLE_JS))
+            if len(samples) == 2:
+                live = page.locator(".js-plotly-plot").first
+                live.screenshot(path=str(screenshot_dir / "live_figure_training.png"))
+        # Auto-detection picked the widget renderer: the live figure is a widget view.
+        first_classes = page.locator(".js-plotly-plot").first.get_attribute("class")
+        assert STATIC_PLOT_CLASS not in first_classes, first_classes
+        during = [s["points"] for s in samples if s["training"]]
+        assert len(during) >= 2, f"too few samples while training ran: {samples}"
+        assert during == sorted(set(during)), f"points did not grow: {samples}"
+        live = page.locator(".js-plotly-plot").first
 
-            # Sample the live figure whenever it grows, until three samples were taken while
-            # a run was in progress or the notebook finished.
-            page.wait_for_function(f"({SAMPLE_JS})().points > 0")
-            samples = [page.evaluate(SAMPLE_JS)]
-            while sum(s["training"] for s in samples) < 3 and samples[-1]["busy"]:
-                page.wait_for_function(GROWN_JS, arg=samples[-1]["points"])
-                samples.append(page.evaluate(SAMPLE_JS))
-                if len(samples) == 2:
-                    live = page.locator(".js-plotly-plot").first
-                    live.screenshot(path=str(screenshot_dir / "live_figure_training.png"))
-            # Auto-detection picked the widget renderer: the live figure is a widget view.
-            first_classes = page.locator(".js-plotly-plot").first.get_attribute("class")
-            assert STATIC_PLOT_CLASS not in first_classes, first_classes
-            during = [s["points"] for s in samples if s["training"]]
-            assert len(during) >= 2, f"too few samples while training ran: {samples}"
-            assert during == sorted(set(during)), f"points did not grow: {samples}"
-            live = page.locator(".js-plotly-plot").first
+        # The run ends with the panel (widgets render only where widgets work).
+        train = page.locator("button.widget-button", has_text="Train")
+        train.wait_for()
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        titles = page.evaluate(
+            "[...document.querySelectorAll('.js-plotly-plot')].map(p => p.layout.title.text)"
+        )
+        assert any("WeightNorm ConvNet: completed" in str(t) for t in titles), titles
+        timings = page.evaluate(LARGEST_GAP_JS)
+        print(
+            f"live figure: {timings['redraws']} redraws while training, largest gap "
+            f"{timings['gap']:.2f} s"
+        )
+        (screenshot_dir / "browser_timings.json").write_text(json.dumps(timings))
+        assert timings["redraws"] >= 3 and timings["gap"] < 30, timings
+        live.scroll_into_view_if_needed()
+        live.screenshot(path=str(screenshot_dir / "live_figure.png"))
+        page.screenshot(path=str(screenshot_dir / "jupyterlab.png"))
 
-            # The run ends with the panel (widgets render only where widgets work).
-            train = page.locator("button.widget-button", has_text="Train")
-            train.wait_for()
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-            titles = page.evaluate(
-                "[...document.querySelectorAll('.js-plotly-plot')].map(p => p.layout.title.text)"
-            )
-            assert any("WeightNorm ConvNet: completed" in str(t) for t in titles), titles
-            live.scroll_into_view_if_needed()
-            live.screenshot(path=str(screenshot_dir / "live_figure.png"))
-            page.screenshot(path=str(screenshot_dir / "jupyterlab.png"))
+        # The weight-norm diagnostics row (the notebook's `diagnostics` parameter).
+        state = page.evaluate(LIVE_STATE_JS)
+        assert "‖v‖ (mean over units)" in state["titles"], (
+            "no diagnostics row: the notebook's `diagnostics` parameter must reach "
+            f"LivePlot(diagnostics=...); subplot titles: {state['titles']}"
+        )
+        assert any(name.startswith("WeightNorm ConvNet · ") for name in state["names"])
 
-            # Train from the panel, Stop it, and keep what was computed.
-            panel_points = "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
-            panel_points += " const data = plots[plots.length - 1].data || [];"
-            panel_points += " return data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"
-            before = page.evaluate(panel_points)
-            train.click()
-            page.wait_for_function(f"({panel_points})() > {before}")
-            page.locator("button.widget-button", has_text="Stop").click()
-            page.get_by_text("Stopped.").wait_for()
-            status = page.get_by_text("Stopped.").inner_text()
-            assert "stopped" in status, status
-            page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
-            page.screenshot(path=str(screenshot_dir / "panel_stopped.png"))
-        except Exception:
-            page.screenshot(path=str(screenshot_dir / "failure.png"))
-            for text in page.locator(".jp-Dialog").all_inner_texts():
-                print(f"JupyterLab dialog open at the failure: {text!r}")
-            raise
-        finally:
-            browser.close()
+        # The toolbar's controls act on the curves drawn so far.
+        _use_live_controls(page, page.locator(".labkit-live-toolbar").first)
+        toolbar = page.locator(".labkit-live-toolbar").first
+        toolbar.scroll_into_view_if_needed()
+        page.locator(".labkit-live").first.screenshot(
+            path=str(screenshot_dir / "live_controls.png")
+        )
+        toolbar.locator(".labkit-live-export").click()
+        status = toolbar.locator(".labkit-live-export-status")
+        status.get_by_text("Wrote").wait_for()
+        assert "live_figure.png" in status.inner_text(), status.inner_text()
+        assert (root / "live_figure.png").read_bytes()[:4] == b"\x89PNG"
+        assert (root / "live_figure.html").is_file()
+
+        # Train from the panel, Stop it, and keep what was computed.
+        panel_points = "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
+        panel_points += " const data = plots[plots.length - 1].data || [];"
+        panel_points += " return data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"
+        before = page.evaluate(panel_points)
+        train.click()
+        page.wait_for_function(f"({panel_points})() > {before}")
+        page.locator("button.widget-button", has_text="Stop").click()
+        page.get_by_text("Stopped.").wait_for()
+        status = page.get_by_text("Stopped.").inner_text()
+        assert "stopped" in status, status
+        page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot_dir / "panel_stopped.png"))
+
+
+def _use_live_controls(page, toolbar) -> None:
+    """Switches the live figure's loss axis to log, its x-axis to steps, smoothing to 0.8, and
+    checks that each change reached the figure."""
+    toolbar.locator(".labkit-live-log-y button", has_text="log").click()
+    page.wait_for_function(f"({LIVE_STATE_JS})().y === 'log'")
+    toolbar.locator(".labkit-live-x-axis button", has_text="steps").click()
+    page.wait_for_function(f"({LIVE_STATE_JS})().x === 'step'")
+    readout = toolbar.locator(".labkit-live-smoothing .widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.8")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"({LIVE_STATE_JS})().names.some(n => n.endsWith('(train, raw)'))")
+
+
+@pytest.mark.timeout(600)
+def test_the_live_widget_renders_and_its_controls_act_in_notebook_7(lab, screenshot_dir):
+    pytest.importorskip("notebook", reason="Notebook 7 (the `notebook` package) is not installed")
+    url, token, root = lab
+    with _page(screenshot_dir, "notebook7_failure.png", width=1300) as page:
+        page.goto(f"{url}/notebooks/{WIDGET_CHECK}?token={token}")
+        page.wait_for_selector(".jp-Notebook")
+        _run_all_cells(page)
+        toolbar = page.locator(".labkit-live-toolbar").first
+        toolbar.wait_for()
+        page.wait_for_function(f"({SAMPLE_JS})().points > 0")
+        first_classes = page.locator(".js-plotly-plot").first.get_attribute("class")
+        assert STATIC_PLOT_CLASS not in first_classes, first_classes  # the widget's view
+        _use_live_controls(page, toolbar)
+        page.locator(".labkit-live").first.screenshot(
+            path=str(screenshot_dir / "notebook7_live_controls.png")
+        )

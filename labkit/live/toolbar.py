@@ -80,13 +80,13 @@ class Toolbar:
             options=[("linear", False), ("log", True)],
             value=spec.log_y,
             description="loss axis",
-            style={**narrow, "button_width": "56px"},
+            style={**narrow, "button_width": "64px"},
         )
         self.x_axis = widgets.ToggleButtons(
             options=list(X_AXES),
             value=spec.x_axis,
             description="x-axis",
-            style={**narrow, "button_width": "68px"},
+            style={**narrow, "button_width": "80px"},
         )
         self.export_path = widgets.Text(
             value=export_base,
