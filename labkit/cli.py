@@ -1,14 +1,18 @@
-"""The `labkit` command: `labkit sweep` runs a notebook over a grid, `labkit report` sums it up.
+"""The `labkit` command: `labkit sweep` runs a notebook over a grid, `labkit search` searches its
+parameters with Optuna, `labkit report` sums either up.
 
 Example:
 
     labkit sweep notebooks/weight_norm.ipynb -p model regular,weightnorm -p data_init true,false \\
         --seeds 0-4 -p epochs 10 --out runs/tutorial
+    labkit search notebooks/weight_norm.ipynb --space space.yaml --trials 20 \\
+        --objective val_accuracy -p model weightnorm --out runs/search
     labkit report runs/tutorial --target 0.5
 
-Exit codes: 0 when every run completed, 1 when some did not, 2 for usage errors and a runs folder
-in use by another sweep (nothing ran), 130 after Ctrl-C, SIGTERM or SIGHUP (rerun the same command
-to resume). Every message is one line on stderr, `labkit COMMAND: error: ...`.
+Exit codes: 0 when every run completed (a search: no trial failed), 1 when some did not, 2 for
+usage errors and a runs folder in use by another sweep or search (nothing ran), 130 after Ctrl-C,
+SIGTERM or SIGHUP (rerun the same command to resume). Every message is one line on stderr,
+`labkit COMMAND: error: ...`.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sweep_command(commands)
+    _add_search_command(commands)
     _add_report_command(commands)
     return parser
 
@@ -93,41 +98,106 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
         "several at once, each with its own kernel. Rerunning resumes.",
     )
     sweep.add_argument("notebook", metavar="NOTEBOOK", help="the parameterized notebook")
+    _add_parameter_option(sweep, "VALUES", "a parameter and its comma-separated values")
+    sweep.add_argument("--grid", metavar="YAML", help="a YAML file mapping names to value lists")
+    sweep.add_argument("--seeds", help="values of the `seed` parameter: `0,1,2` or `0-4`")
+    _add_execution_options(sweep, "local runs at once")
     sweep.add_argument(
+        "--dry-run", action="store_true", help="check the grid and list the runs; run nothing"
+    )
+    sweep.set_defaults(handler=_sweep)
+
+
+def _add_parameter_option(parser: argparse.ArgumentParser, values: str, help_text: str) -> None:
+    """`-p NAME VALUES`, repeatable: the parameters given on the command line."""
+    parser.add_argument(
         "-p",
         "--parameter",
         nargs=2,
         action="append",
         default=[],
         dest="parameters",
-        metavar=("NAME", "VALUES"),
-        help="a parameter and its comma-separated values; repeat for more parameters",
+        metavar=("NAME", values),
+        help=f"{help_text}; repeat for more parameters",
     )
-    sweep.add_argument("--grid", metavar="YAML", help="a YAML file mapping names to value lists")
-    sweep.add_argument("--seeds", help="values of the `seed` parameter: `0,1,2` or `0-4`")
-    sweep.add_argument("--out", required=True, metavar="RUNS_DIR", help="folder for the runs")
-    sweep.add_argument(
+
+
+def _add_execution_options(parser: argparse.ArgumentParser, jobs_help: str) -> None:
+    """The options a sweep and a search share: where runs go and how they execute."""
+    parser.add_argument("--out", required=True, metavar="RUNS_DIR", help="folder for the runs")
+    parser.add_argument(
         "--jobs",
         type=_positive(int),
         default=os.cpu_count() or 1,
-        help="local runs at once (default: the number of cores, %(default)s here)",
+        help=f"{jobs_help} (default: the number of cores, %(default)s here)",
     )
-    sweep.add_argument(
+    parser.add_argument(
         "--timeout",
         type=_positive(float),
         metavar="SECONDS",
         help="seconds a run may take before it is stopped and recorded as timed out",
     )
-    sweep.add_argument(
+    parser.add_argument(
         "--dask-scheduler",
         metavar="ADDRESS",
         help="run on this Dask cluster (tcp://HOST:PORT) instead of locally",
     )
-    sweep.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the notebook's)")
-    sweep.add_argument(
-        "--dry-run", action="store_true", help="check the grid and list the runs; run nothing"
+    parser.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the notebook's)")
+
+
+def _add_search_command(commands: argparse._SubParsersAction) -> None:
+    from labkit.search.options import DIRECTIONS, PRUNERS, SAMPLERS
+
+    search = commands.add_parser(
+        "search",
+        help="search a notebook's parameters with Optuna",
+        description="Search a parameterized notebook's parameters with Optuna: each trial runs "
+        "the notebook (once per seed) as a sweep does, trials the pruner rejects are stopped "
+        "while they train, and the study is kept in RUNS_DIR. Rerunning resumes.",
     )
-    sweep.set_defaults(handler=_sweep)
+    search.add_argument("notebook", metavar="NOTEBOOK", help="the parameterized notebook")
+    _add_parameter_option(search, "VALUE", "a parameter held fixed and its value")
+    search.add_argument(
+        "--space",
+        required=True,
+        metavar="YAML",
+        help="a YAML file giving each searched parameter a distribution",
+    )
+    search.add_argument(
+        "--trials",
+        required=True,
+        type=_positive(int),
+        help="trials in the study when the search ends (rerun with more to extend it)",
+    )
+    search.add_argument(
+        "--objective",
+        required=True,
+        metavar="METRIC",
+        help="the metric the notebook records per epoch to optimize, e.g. val_accuracy",
+    )
+    search.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        help="maximize or minimize the objective (default: minimize a loss, else maximize)",
+    )
+    search.add_argument(
+        "--seeds",
+        type=_positive(int),
+        metavar="K",
+        help="run each trial with seeds 0 to K-1 and score the mean",
+    )
+    search.add_argument(
+        "--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default: %(default)s)"
+    )
+    search.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="median",
+        help="stop trials that fall below the median of earlier ones at the same epoch "
+        "(Optuna's MedianPruner), or none (default: %(default)s)",
+    )
+    _add_execution_options(search, "runs at once, locally or in flight on the Dask cluster")
+    search.set_defaults(handler=_search)
 
 
 def _add_report_command(commands: argparse._SubParsersAction) -> None:
@@ -190,17 +260,25 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """
     from labkit.sweep import load_grid_file, parse_seeds
 
-    command_line = {}
-    for name, values in args.parameters:
-        if name in command_line:
-            raise ValueError(f"Parameter `{name}` is given twice. Received: `-p {name} {values}`")
-        command_line[name] = values.split(",")
+    command_line = {
+        name: values.split(",") for name, values in _named_values(args.parameters).items()
+    }
     if args.seeds is not None:
         if "seed" in command_line:
             raise ValueError("Give seeds with `--seeds` or with `-p seed`, not both.")
         command_line["seed"] = parse_seeds(args.seeds)
     file_grid = load_grid_file(args.grid) if args.grid else {}
     return {**file_grid, **command_line}
+
+
+def _named_values(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
+    """The `-p NAME VALUE` pairs as a dict; a name given twice is an error."""
+    named = {}
+    for name, value in pairs:
+        if name in named:
+            raise ValueError(f"Parameter `{name}` is given twice. Received: `-p {name} {value}`")
+        named[name] = value
+    return named
 
 
 # The handlers import their modules late so that `labkit --help` and `labkit report` do not pay
@@ -237,10 +315,47 @@ def _sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if counts[sweep.COMPLETED] == len(records) else EXIT_RUNS_FAILED
 
 
+def _search(args: argparse.Namespace) -> int:
+    import optuna
+
+    from labkit import search, sweep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial comes from labkit
+    with sweep.interrupt_on_signals():
+        plan = search.plan_search(
+            args.notebook,
+            search.load_space_file(args.space),
+            _named_values(args.parameters),
+            objective=args.objective,
+            direction=args.direction,
+            seeds=args.seeds,
+        )
+        study = search.run_search(
+            plan,
+            args.out,
+            trials=args.trials,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            scheduler=args.dask_scheduler,
+        )
+    _say(
+        f"{search.study_summary(study)} Study in {os.path.join(args.out, search.JOURNAL_FILE)}, "
+        f"runs in {os.path.join(args.out, sweep.SUMMARY_FILE)}",
+        sys.stdout,
+    )
+    states = search.trial_states(study)
+    return EXIT_RUNS_FAILED if states["fail"] or not states["complete"] else EXIT_OK
+
+
 def _report(args: argparse.Namespace) -> int:
     from labkit import report
 
     paths = report.write_report(args.runs_dir, args.out, args.target)
     _say(paths["markdown"].read_text(), sys.stdout)
+    if "search" in paths:
+        _say(paths["search"].read_text(), sys.stdout)
     _say("Wrote " + ", ".join(str(path) for path in paths.values()), sys.stdout)
     return EXIT_OK

@@ -33,6 +33,7 @@ from scipy import stats
 from labkit._checks import check, is_number
 from labkit._io import atomic_write, writable_dir_problem
 from labkit.results import METRICS_FILE, ResultFileError, RunRecord, read_record
+from labkit.search.options import JOURNAL_FILE
 from labkit.variants import REGULAR, WEIGHTNORM, run_name
 
 # Parameters that never define a setting: seeds are what a setting is summarized over, the rest
@@ -698,8 +699,10 @@ def write_report(
 ) -> dict[str, Path]:
     """Writes `summary.csv`, `summary.md` and the figures (`write_figures`) for `runs_dir`'s runs.
 
-    Files go to `out_dir`, or `runs_dir` itself; `images=False` leaves out the PNGs (which
-    start a browser). Returns their paths by kind.
+    For a search folder (`labkit search`), `labkit.search.report.write_search_report` adds
+    Optuna's figures and the best trial's command line. Files go to `out_dir`, or `runs_dir`
+    itself; `images=False` leaves out the PNGs (which start a browser). Returns their paths by
+    kind.
 
     Example:
 
@@ -721,4 +724,8 @@ def write_report(
     atomic_write(paths["csv"], summary.to_csv(index=False))
     atomic_write(paths["markdown"], summary_markdown(summary, target, unreadable_runs(runs)))
     paths.update(write_figures(runs, out_dir, target, images=images))
+    if (Path(runs_dir) / JOURNAL_FILE).is_file():
+        from labkit.search.report import write_search_report  # imports Optuna
+
+        paths.update(write_search_report(runs_dir, out_dir, images=images))
     return paths

@@ -1,0 +1,230 @@
+"""`run_search`: trials asked from Optuna, executed as papermill runs, told back, until done.
+
+Example:
+
+>>> plan = plan_search("notebooks/weight_norm.ipynb", {"optimizer": ["adam", "sgd"]},
+...                    {"model": "weightnorm"}, objective="val_accuracy")
+>>> study = run_search(plan, "runs/search", trials=2, jobs=1)
+>>> study.best_trial.params
+{'optimizer': 'adam'}
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from pathlib import Path
+from typing import IO
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from labkit._checks import check_int
+from labkit.search.planning import SearchPlan
+from labkit.search.study import (
+    ERROR_ATTR,
+    RUNS_ATTR,
+    count_finished,
+    grid_size,
+    interrupt_trial,
+    open_study,
+    requeue_unfinished,
+)
+from labkit.search.trial import ObjectiveError, Outcome, TrialRuns
+from labkit.sweep import (
+    FAILED,
+    Executor,
+    RunRecord,
+    RunsFolder,
+    check_jobs,
+    check_runs_dir,
+    interrupt_on_signals,
+    make_executor,
+    notebook_task,
+    progress_bar,
+)
+
+__all__ = ["describe_trial", "run_search"]
+
+# Seconds between two looks at the runs' futures (a Ctrl-C is handled at once regardless).
+_POLL_S = 1.0
+
+
+def run_search(
+    plan: SearchPlan,
+    out_dir: str | os.PathLike,
+    *,
+    trials: int,
+    sampler: str = "tpe",
+    pruner: str | optuna.pruners.BasePruner = "median",
+    jobs: int | None = None,
+    timeout: float | None = None,
+    kernel_name: str | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> optuna.Study:
+    """Runs the search until its study holds `trials` finished trials; returns the study.
+
+    Each trial is one papermill run per seed of `plan`, executed like a sweep's runs (same
+    folders, records, `runs.csv`, timeout, thread budget; on Dask with `scheduler`), `jobs`
+    runs at once; its value, the mean of the objective's last value over its runs, is told to
+    the study kept in `out_dir` (see `labkit.search.study`). While a run executes, the value it
+    records after every epoch is reported, and a trial the pruner rejects is stopped and
+    recorded as pruned, keeping what it wrote. A trial whose run fails or times out is recorded
+    as failed with its error, and the search goes on.
+
+    Rerunning the same search resumes it: finished trials count towards `trials` (so a larger
+    `trials` extends it), a trial left unfinished runs again, and runs completed earlier with
+    the same parameters are not run again. Ctrl-C, SIGTERM and SIGHUP stop the runs, record
+    the unfinished trials as interrupted (queued for the next search) and re-raise
+    KeyboardInterrupt. With the grid sampler the search ends with the grid.
+
+    Raises:
+        ValueError: bad options, a runs folder holding another search, or an objective the
+            notebook does not record (found in the first run that records metrics).
+        RunsFolderBusyError: another sweep or search is running in `out_dir`.
+
+    Example:
+
+    >>> study = run_search(plan, "runs/search", trials=20, jobs=2, timeout=3600)
+    >>> study.best_value
+    0.6123
+    """
+    check_int("trials", trials, minimum=1)
+    check_jobs(jobs)
+    task = notebook_task(plan.notebook, kernel_name=kernel_name, timeout=timeout)
+    out_dir = check_runs_dir(out_dir)
+    jobs = jobs or os.cpu_count() or 1
+    with interrupt_on_signals(), RunsFolder(out_dir) as folder:
+        study = open_study(out_dir, plan, sampler=sampler, pruner=pruner)
+        requeue_unfinished(study)
+        total = min(trials, grid_size(plan)) if sampler == "grid" else trials
+        search = _Search(study, plan, folder, total)
+        bar, stream = progress_bar(total, min(search.finished, total), "search", "trial", progress)
+        try:
+            with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
+                search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+        except BaseException:
+            search.interrupt()
+            raise
+        finally:
+            folder.write_summary(search.records())
+            bar.close()
+    return study
+
+
+def _progress(bar, stream: IO[str], trial: FrozenTrial, plan: SearchPlan) -> None:
+    bar.update()
+    bar.write(describe_trial(trial, plan.objective), stream)
+
+
+def describe_trial(trial: FrozenTrial, objective: str) -> str:
+    """One line on a finished trial: its state, value or error, and parameters.
+
+    Example:
+
+    >>> describe_trial(study.trials[3], "val_accuracy")
+    "trial 3: complete, val_accuracy=0.6123 (learning_rate=0.0031, optimizer='adam')"
+    """
+    params = ", ".join(f"{name}={_short(value)}" for name, value in trial.params.items())
+    if trial.state == TrialState.COMPLETE:
+        result = f"complete, {objective}={trial.value:.4g}"
+    elif trial.state == TrialState.PRUNED and trial.last_step is not None:
+        value = trial.intermediate_values[trial.last_step]
+        result = f"pruned at epoch {trial.last_step}, {objective}={value:.4g}"
+    else:
+        error = trial.user_attrs.get(ERROR_ATTR)
+        result = trial.state.name.lower() + (f": {error}" if error else "")
+    return f"trial {trial.number}: {result} ({params})"
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+class _Search:
+    """The trials of one search session: asked, their runs submitted, told as they end."""
+
+    def __init__(self, study: optuna.Study, plan: SearchPlan, folder: RunsFolder, total: int):
+        self.study = study
+        self.plan = plan
+        self.folder = folder
+        self.total = total
+        self.finished = count_finished(study)
+        self._active: list[TrialRuns] = []
+        self._futures: dict[concurrent.futures.Future, tuple[TrialRuns, int]] = {}
+        self._runs: list = []
+
+    def run(self, executor: Executor, jobs: int, on_told) -> None:
+        """Keeps `jobs` runs busy with new trials until `total` have finished."""
+        while True:
+            while self.finished + len(self._active) < self.total and len(self._futures) < jobs:
+                self._start(executor)
+            if not self._active:
+                return
+            done, _ = concurrent.futures.wait(
+                self._futures, timeout=_POLL_S, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                trial_runs, index = self._futures.pop(future)
+                trial_runs.end_run(
+                    index, _record(future, trial_runs.runs[index]), self._dir(trial_runs, index)
+                )
+            for trial_runs in [t for t in self._active if t.ended]:
+                self._tell(trial_runs, on_told)
+
+    def _dir(self, trial_runs: TrialRuns, index: int) -> Path:
+        return self.folder.path / trial_runs.runs[index].run_id
+
+    def _start(self, executor: Executor) -> None:
+        trial = self.study.ask(self.plan.space)
+        runs = [self.folder.place(run) for run in self.plan.runs(trial.params)]
+        trial.set_user_attr(RUNS_ATTR, [run.run_id for run in runs])
+        trial_runs = TrialRuns(trial, runs, self.plan.objective)
+        self._active.append(trial_runs)
+        self._runs.extend(runs)
+        for index, run in enumerate(runs):
+            if self.folder.is_completed(run):
+                trial_runs.end_run(index, self.folder.record(run), self._dir(trial_runs, index))
+                continue
+            self.folder.clear(run)
+            future = executor.submit(run, trial_runs.watch(index))
+            self._futures[future] = (trial_runs, index)
+
+    def _tell(self, trial_runs: TrialRuns, on_told) -> None:
+        self._active.remove(trial_runs)
+        outcome: Outcome = trial_runs.outcome()
+        trial = trial_runs.trial
+        if outcome.state is None:
+            interrupt_trial(self.study, trial)
+            return
+        if outcome.error:
+            trial.set_user_attr(ERROR_ATTR, outcome.error)
+        if outcome.state == TrialState.COMPLETE:
+            self.study.tell(trial, outcome.value)
+        else:
+            self.study.tell(trial, state=outcome.state)
+        self.finished += 1
+        if outcome.fatal:
+            raise ObjectiveError(outcome.error)
+        on_told(self.study.get_trials(deepcopy=False)[trial.number])
+
+    def interrupt(self) -> None:
+        """Records the unfinished trials as interrupted, queued for the next search."""
+        for trial_runs in self._active:
+            interrupt_trial(self.study, trial_runs.trial)
+        self._active.clear()
+
+    def records(self) -> list[RunRecord]:
+        """The records of this session's runs, for `runs.csv`."""
+        return [self.folder.record(run) or RunRecord(run.run_id, run.params) for run in self._runs]
+
+
+def _record(future: concurrent.futures.Future, run) -> RunRecord:
+    """A run's record; an executor that failed to run it gives a failed record."""
+    try:
+        return future.result()
+    except Exception as error:
+        return RunRecord(
+            run.run_id, run.params, status=FAILED, error=f"{type(error).__name__}: {error}"
+        )
