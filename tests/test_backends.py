@@ -23,6 +23,7 @@ MODULES = [
     "tests/test_tfa_lockstep.py",
     "tests/test_batches.py",
     "tests/test_meanonly.py",
+    "tests/test_models.py",
 ]
 
 
