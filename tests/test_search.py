@@ -266,6 +266,13 @@ def test_a_grid_search_stops_at_the_end_of_its_grid(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(("trials", "startup"), [(None, 10), (100, 10), (12, 4), (2, 1)])
+def test_tpe_samples_at_random_for_a_third_of_a_small_search(trials, startup):
+    sampler = search.study.make_sampler("tpe", tutorial_plan(), trials=trials)
+
+    assert sampler._n_startup_trials == startup
+
+
 # A trial's runs: values per epoch, pruning, outcome.
 
 
@@ -435,6 +442,14 @@ def test_the_search_report_has_the_best_trial_the_figures_and_says_why_no_png(
     assert "3 trials: 2 complete, 1 pruned. Best: trial 1, val_accuracy=0.6" in markdown
     assert "| learning_rate | 0.01 |" in markdown
     assert "papermill " in markdown and "-p learning_rate 0.01" in markdown
+    rows = [line.split("|")[1:-1] for line in markdown.splitlines() if line.startswith("| ")]
+    trials = [[cell.strip() for cell in row] for row in rows if row[0].strip().isdigit()]
+    assert trials == [  # trial, ended, value, best so far, seconds, learning rate
+        ["0", "complete", "0.4000", "0.4000", "0", "0.001"],
+        ["1", "complete", "0.6000", "0.6000", "0", "0.01"],
+        ["2", "pruned at epoch 2", "-", "0.6000", "0", "0.1"],
+    ]
+    assert "From the first trial's start to the last one's end: 0:00:0" in markdown
     page = paths["search_figures"].read_text()
     assert page.count("plotly.js v") == 1  # embedded once, for every figure
     for title in ["Optimization history", "Parameter importances", "Parallel coordinates"]:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import os
 import shlex
 import warnings
@@ -23,13 +24,14 @@ from typing import Any
 
 import optuna
 import optuna.visualization as visualization
+import pandas as pd
 import plotly.graph_objects as go
 import yaml
 from optuna.trial import TrialState
 
 from labkit._io import atomic_write
 from labkit.live.export import image_export_problem, save_figures
-from labkit.search.study import PLAN_ATTR, load_search_study, trial_states
+from labkit.search.study import PLAN_ATTR, interrupted_trials, load_search_study, trial_states
 
 __all__ = [
     "FIGURES",
@@ -37,6 +39,7 @@ __all__ = [
     "search_figures",
     "search_markdown",
     "study_summary",
+    "trials_markdown",
     "write_search_report",
 ]
 
@@ -176,9 +179,54 @@ def search_markdown(study: optuna.Study, runs_dir: str | os.PathLike) -> str:
         f"\nBest trial: {best.number}, {plan.get('direction', '')} "
         f"{plan.get('objective', 'value')} = {best.value:.4f}{over}.\n\n"
         f"| parameter | value |\n|:--|:--|\n{rows}\n\n"
-        f"Run it again:\n\n```bash\n{best_command(study, runs_dir)}\n```\n"
+        f"Run it again:\n\n```bash\n{best_command(study, runs_dir)}\n```\n\n"
+        f"{trials_markdown(study)}"
     )
     return text
+
+
+def trials_markdown(study: optuna.Study) -> str:
+    """Every finished trial in order: how it ended, its value, the best value so far, its
+    seconds and parameters; then the time from the first trial's start to the last one's end.
+
+    Example:
+
+    >>> print(trials_markdown(study))
+    """
+    objective = study.user_attrs.get(PLAN_ATTR, {}).get("objective", "value")
+    pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+    interrupted = interrupted_trials(study)
+    trials = [trial for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()]
+    rows, best = [], None
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            best = trial.value if best is None else pick(best, trial.value)
+        ended = trial.state.name.lower()
+        if trial.number in interrupted:
+            ended = "interrupted"
+        elif trial.state == TrialState.PRUNED and trial.last_step is not None:
+            ended = f"pruned at epoch {trial.last_step}"
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        rows.append(
+            {
+                "trial": trial.number,
+                "ended": ended,
+                objective: _number(trial.value if trial.state == TrialState.COMPLETE else None),
+                "best so far": _number(best),
+                "seconds": f"{seconds:.0f}",
+                **{name: _short(value) for name, value in trial.params.items()},
+            }
+        )
+    if not rows:
+        return ""
+    span = max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
+    span = datetime.timedelta(seconds=round(span.total_seconds()))
+    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    return f"{table}\n\nFrom the first trial's start to the last one's end: {span}.\n"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def write_search_report(

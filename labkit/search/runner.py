@@ -96,7 +96,7 @@ def run_search(
     out_dir = check_runs_dir(out_dir)
     jobs = jobs or os.cpu_count() or 1
     with interrupt_on_signals(), RunsFolder(out_dir) as folder:
-        study = open_study(out_dir, plan, sampler=sampler, pruner=pruner)
+        study = open_study(out_dir, plan, sampler=sampler, pruner=pruner, trials=trials)
         requeue_unfinished(study)
         total = min(trials, grid_size(plan)) if sampler == "grid" else trials
         search = _Search(study, plan, folder, total)
