@@ -75,7 +75,8 @@ class StepRecorder(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.examples = examples
         self._start = time.perf_counter()
-        self._step = 0
+        self._step = 0  # optimizer steps done
+        self._epoch_start = 0  # steps done before this epoch
         self._stretch = [0.0, 0]  # summed loss x examples, examples, since the last record
         self._epoch = [0.0, 0]  # the same since the epoch began (Keras' running mean x count)
 
@@ -84,17 +85,19 @@ class StepRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = [0.0, 0]
+        self._epoch_start = self._step
 
     def on_train_batch_end(self, batch, logs=None):
         if not logs or "loss" not in logs:
             return
+        # `batch` is the epoch's last step done (several per call with `steps_per_execution`).
         seen = min((batch + 1) * self.batch_size, self.examples)
         total = float(logs["loss"]) * seen
         self._stretch[0] += total - self._epoch[0]
         self._stretch[1] += seen - self._epoch[1]
         self._epoch = [total, seen]
-        self._step += 1
-        if self._step % self.every == 0:
+        step, self._step = self._step, self._epoch_start + batch + 1
+        if self._step // self.every > step // self.every:
             self._record()
 
     def on_train_end(self, logs=None):

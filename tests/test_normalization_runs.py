@@ -182,6 +182,20 @@ def test_step_recorder_keeps_a_last_short_stretch():
     np.testing.assert_allclose(result.steps["loss"], [3.5 / 3])
 
 
+def test_step_recorder_counts_steps_from_keras_batch_index():
+    """With `steps_per_execution=2` Keras reports every second batch: steps still count."""
+    result = RunResult(ExperimentParams())
+    recorder = StepRecorder(result, every=3, batch_size=2, examples=8)  # 4 steps per epoch
+    recorder.on_train_begin()
+    for epoch in range(2):
+        recorder.on_epoch_begin(epoch)
+        for batch in (1, 3):  # running means of losses 1.0 per example
+            recorder.on_train_batch_end(batch, {"loss": 1.0})
+    recorder.on_train_end()
+    assert result.steps["step"] == [4, 6, 8]
+    np.testing.assert_allclose(result.steps["loss"], [1.0, 1.0, 1.0])
+
+
 def test_step_recorder_checks_its_arguments():
     with pytest.raises(ValueError, match=r"Invalid value for `every`: .* Received: `every=0`"):
         StepRecorder(RunResult(ExperimentParams()), every=0, batch_size=4, examples=10)
