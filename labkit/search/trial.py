@@ -93,6 +93,11 @@ class Outcome:
     """How a trial ended: its Optuna state (None: interrupted), value and error.
 
     `fatal` marks an error in the search itself (see `ObjectiveError`), which stops it.
+
+    Example:
+
+    >>> Outcome(TrialState.COMPLETE, 0.61)
+    Outcome(state=<TrialState.COMPLETE: 1>, value=0.61, error=None, fatal=False)
     """
 
     state: TrialState | None
@@ -153,6 +158,12 @@ class TrialRuns:
         """Takes run `index`'s values so far; reports each epoch that every run has reached.
 
         With `prune`, the pruner then decides, and a rejected trial's runs are to stop.
+
+        Example:
+
+        >>> trial_runs.observe(0, [0.31, 0.42], prune=True)
+        >>> trial_runs.stop
+        Stop(status='pruned', error='Pruned at epoch 2: val_accuracy=0.365.')
         """
         with self._lock:
             if self._closed:
