@@ -15,7 +15,9 @@ which the paper credits for weight normalization's robustness to the learning ra
 `LivePlot(diagnostics=True)` draws them as a row of the live figure and adds one value per
 epoch to Keras' logs, which `labkit.run_experiment` writes to `history.csv` and `metrics.json`.
 The probe reads the weights back from the backend (a few small copies per layer), so it only
-measures every `every` steps, and on the step before each of those.
+measures every `every` steps, and on the step before each of those. On JAX, where `fit` keeps
+the weights out of the model's variables between epochs, it first asks the trainer to put
+them back (`jax_state_sync`, the trainer's own hook for callbacks).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class WeightNormProbe:
         check_int("diagnostics_every", every, minimum=1)
         self.every = every
         self.layers: list[_Layer] = []
+        self._sync = None
 
     def attach(self, model: keras.Model) -> list[str]:
         """Finds the model's weight-normalized layers; returns the series it will fill.
@@ -99,6 +102,8 @@ class WeightNormProbe:
         layers gives no series.
         """
         self.layers = list(_probe_layers(model))
+        # JAX's trainer holds the weights apart during `fit` until asked to write them back.
+        self._sync = getattr(model, "jax_state_sync", None)
         if self.every == 1:
             self._remember()  # the weights before the first update
         return [
@@ -122,6 +127,7 @@ class WeightNormProbe:
 
     def measure(self) -> dict[str, float]:
         """Every quantity of every layer now; the effective step needs the previous weights."""
+        self._synced()
         values = {}
         for layer in self.layers:
             v, g, norms = layer.read()
@@ -143,6 +149,7 @@ class WeightNormProbe:
         `v_norm` and `g_mean` as they are now; `effective_step` the mean over the epoch's
         measurements (NaN when none fell in it). Starts the next epoch's mean afresh.
         """
+        self._synced()
         summary = {}
         for layer in self.layers:
             _, g, norms = layer.read()
@@ -156,8 +163,13 @@ class WeightNormProbe:
         return summary
 
     def _remember(self) -> None:
+        self._synced()
         for layer in self.layers:
             layer.before = layer.weights()
+
+    def _synced(self) -> None:
+        if self._sync is not None and self.layers:
+            self._sync()
 
 
 def _probe_layers(model: keras.Model) -> Iterator[_Layer]:

@@ -29,7 +29,9 @@ def _model(optimizer="sgd", transpose=False):
             keras.Input((6, 6, 3)),
             WeightNormalization(middle, data_init=False),
             keras.layers.Flatten(),
-            WeightNormalization(keras.layers.Dense(4, name="head"), data_init=False),
+            WeightNormalization(
+                keras.layers.Dense(4, activation="softmax", name="head"), data_init=False
+            ),
         ]
     )
     model.compile(optimizer, "categorical_crossentropy")
