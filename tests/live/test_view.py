@@ -183,3 +183,20 @@ def test_the_other_renderers_take_the_same_options_as_arguments(fake_kernel):
     assert bundle["layout"]["yaxis"]["type"] == "log"
     assert bundle["layout"]["xaxis"]["title"]["text"] == "step"
     assert plot.toolbar is None
+
+
+def test_a_keras_schedule_draws_the_learning_rate_as_it_changes(fake_kernel):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.1), "categorical_crossentropy")
+    x = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    y = np.eye(2, dtype="float32")[np.arange(32) % 2]
+    plot = LivePlot(mode="display", metrics=("loss",))
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch: 0.1 / 2**epoch)
+    model.fit(x, y, batch_size=8, epochs=3, callbacks=[halve, plot], verbose=0)
+    figure = fake_kernel.handles[0].updates[-1]["application/vnd.plotly.v1+json"]
+    rate = next(trace for trace in figure["data"] if trace["name"].endswith("(learning rate)"))
+    assert sorted(set(rate["y"]), reverse=True) == pytest.approx([0.1, 0.05, 0.025])
+    assert figure["layout"]["yaxis2"]["visible"] is True  # one metric: the LR axis is y2
