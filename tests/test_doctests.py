@@ -8,7 +8,8 @@ import types
 
 import pytest
 
-from labkit import _checks, notebook_contract, variants
+from labkit import _checks, notebook_contract, stats, variants
+from labkit.batches import ShuffledBatches
 from labkit.live import progress
 from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.panel_controller import data_key
@@ -33,6 +34,8 @@ EXAMPLES = [
     RunResult.to_json,
     RunResult.to_frame,
     MeanOnlyBatchNormalization,
+    stats,
+    ShuffledBatches,
 ]
 
 
