@@ -79,7 +79,8 @@ def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
     """The runs a labkit notebook's parameter values ask for; names it does not know are ignored.
 
     `model` picks the ConvNets (see `tutorial_runs`), `live` (and the `LABKIT_LIVE` environment
-    variable it defers to) is checked against `labkit.live.LIVE_MODES`, every `ExperimentParams`
+    variable it defers to) is checked against `labkit.live.LIVE_MODES`, `diagnostics` (the live
+    weight-norm diagnostics) must be a boolean, every `ExperimentParams`
     field is validated, and `output_dir` must be a folder that can be written or created.
 
     Raises:
@@ -93,6 +94,9 @@ def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
     fields = set(NOTEBOOK_DEFAULTS) - {"model", "live"}
     known = {name: value for name, value in values.items() if name in fields}
     requested_mode(values.get("live"), name="live")
+    if "diagnostics" in values:
+        diagnostics = values["diagnostics"]
+        check("diagnostics", diagnostics, isinstance(diagnostics, bool), "a boolean")
     runs = tutorial_runs(values.get("model", "both"), **known)
     runs[0].check_output_dir()  # the runs share it
     return runs

@@ -50,3 +50,9 @@ def test_an_output_dir_that_cannot_be_written_fails_with_the_parameters(tmp_path
         validate_notebook_parameters({"output_dir": str(taken / "runs")})
     validate_notebook_parameters({"output_dir": str(tmp_path / "new" / "runs")})
     assert not (tmp_path / "new").exists()  # validation creates nothing
+
+
+def test_diagnostics_must_be_a_boolean():
+    with pytest.raises(ValueError, match="Received: `diagnostics='yes'`"):
+        notebook_runs({"diagnostics": "yes"})
+    assert notebook_runs({"diagnostics": True, "model": "regular"})[0].run_name == "regular"
