@@ -403,7 +403,9 @@ def _base_layout(
     )
     for index, (title, kind) in enumerate(y_axes, start=1):
         figure.layout[_axis_name("xaxis", index)].title.text = _X_TITLES[x_axis]
-        figure.layout[_axis_name("yaxis", index)].update(title_text=title, type=kind)
+        # The diagnostics' subplot titles say it all: no y-axis title crowding the row.
+        y_title = title if index <= len(metrics) else None
+        figure.layout[_axis_name("yaxis", index)].update(title_text=y_title, type=kind)
     figure.update_layout(
         {
             _axis_name("yaxis", len(y_axes) + 1): {
