@@ -78,9 +78,9 @@ class Renderer:
 class WidgetRenderer(Renderer):
     """A plotly `FigureWidget` whose traces are updated in place.
 
-    Each update sends one message to the browser (plotly's `batch_update`): the points of the
-    traces that gained some, and the layout entries that changed (the title). `redraw` also
-    resends every trace's style and points, in one message too, so a changed view option
+    Each update sends one message to the browser (`plotly_update`): the points of the traces
+    that gained some, and the layout entries that changed (the title). `redraw` resends every
+    trace's style and points, in one message too (`batch_update`), so a changed view option
     (smoothing, log axis, x-axis) acts at once on the curves already drawn. Needs a frontend
     that renders anywidget widgets (JupyterLab 4, Notebook 7).
 
@@ -165,24 +165,56 @@ class WidgetRenderer(Renderer):
             self._versions += [-1] * len(new_keys)
         layout_key = self.spec.layout_key(history)
         live_layout = self.spec.live_layout(history)
+        if restyle or layout_key != self._layout_key:
+            self._redraw_all(history, layout_key != self._layout_key)
+        else:
+            self._send_changes(history, live_layout)
+        self._layout_key, self._live_layout = layout_key, live_layout
+
+    def _send_changes(self, history: MetricHistory, live_layout: dict) -> None:
+        """One `plotly_update` message: new points of the traces that grew, changed layout."""
+        changed, xs, ys = [], [], []
+        for index, (run, name, raw) in enumerate(self._keys):
+            version = history.runs[run].series[name].version
+            if version != self._versions[index]:
+                x, y = self.spec.points(history, run, name, raw)
+                changed.append(index)
+                xs.append(x)
+                ys.append(y)
+                self._versions[index] = version
+        before = _flat(self._live_layout)
+        relayout = {path: v for path, v in _flat(live_layout).items() if before.get(path) != v}
+        if changed or relayout:
+            restyle = {"x": xs, "y": ys} if changed else {}
+            self.widget.plotly_update(
+                restyle_data=restyle, relayout_data=relayout, trace_indexes=changed
+            )
+
+    def _redraw_all(self, history: MetricHistory, relayout: bool) -> None:
+        """Every trace's style and points, and the layout if asked, in one `batch_update`."""
+        figure = self.widget
         with figure.batch_update():
             for index, (run, name, raw) in enumerate(self._keys):
-                version = history.runs[run].series[name].version
-                if not restyle and version == self._versions[index]:
-                    continue
                 trace = figure.data[index]
-                if restyle:
-                    style = self.spec.trace_style(history, run, name, raw)
-                    trace.update({k: v for k, v in style.items() if k != "type"})
+                style = self.spec.trace_style(history, run, name, raw)
+                trace.update({key: value for key, value in style.items() if key != "type"})
                 trace.x, trace.y = self.spec.points(history, run, name, raw)
-                self._versions[index] = version
-            if layout_key != self._layout_key:
+                self._versions[index] = history.runs[run].series[name].version
+            if relayout:
                 figure.update_layout(self.spec.layout(history))
             else:
-                changed = {k: v for k, v in live_layout.items() if self._live_layout.get(k) != v}
-                if changed:
-                    figure.update_layout(changed)
-        self._layout_key, self._live_layout = layout_key, live_layout
+                figure.update_layout(self.spec.live_layout(history))
+
+
+def _flat(layout: dict, prefix: str = "") -> dict:
+    """Nested layout entries as plotly's dotted paths (`{"margin": {"t": 9}}` -> `margin.t`)."""
+    flat = {}
+    for key, value in layout.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 class DisplayRenderer(Renderer):
