@@ -86,7 +86,7 @@ def test_a_loss_is_minimized_unless_told_otherwise():
             {},
             {},
             r"Unknown parameter `learning_rat` for weight_norm.ipynb\. Expected one of: dataset, "
-            r"model, epochs, .*learning_rate",
+            r"model, .*learning_rate",
         ),
         (
             {"epochs": {"type": "float", "low": 1, "high": 3}},
