@@ -153,9 +153,15 @@ class WidgetRenderer(Renderer):
     def _draw(self, history: MetricHistory, restyle: bool) -> None:
         figure = self.widget
         keys = self.spec.keys(history)
-        if keys[: len(self._keys)] != self._keys:
-            figure.data = ()
-            self._keys, self._versions = [], []
+        # Traces are kept as far as the keys agree (a restarted run keeps its traces), the
+        # rest deleted in one message; new ones are appended in another.
+        kept = next(
+            (i for i, (old, new) in enumerate(zip(self._keys, keys)) if old != new),
+            min(len(self._keys), len(keys)),
+        )
+        if kept < len(self._keys):
+            figure.data = figure.data[:kept]
+            del self._keys[kept:], self._versions[kept:]
         new_keys = keys[len(self._keys) :]
         if new_keys:
             figure.add_traces(

@@ -200,3 +200,18 @@ def test_a_keras_schedule_draws_the_learning_rate_as_it_changes(fake_kernel):
     rate = next(trace for trace in figure["data"] if trace["name"].endswith("(learning rate)"))
     assert sorted(set(rate["y"]), reverse=True) == pytest.approx([0.1, 0.05, 0.025])
     assert figure["layout"]["yaxis2"]["visible"] is True  # one metric: the LR axis is y2
+
+
+def test_a_restarted_run_keeps_its_traces_in_the_widget(monkeypatch):
+    history = _history(rates=[0.1, 0.01])
+    renderer = WidgetRenderer(FigureSpec(), display=False)
+    renderer.update(history)
+    widget = renderer.widget
+    assert widget.data[-1].name == "Regular ConvNet (learning rate)"
+    first = widget.data[0]
+    sent = _messages(widget, monkeypatch)
+    history.start_run("regular", epochs=2, steps=5)  # retrained: the LR has not changed yet
+    history.add_batch("regular", 0, 0, {"loss": 1.0, "accuracy": 0.5})
+    renderer.update(history)
+    assert sent == ["_send_deleteTraces_msg", "_send_update_msg"]
+    assert len(widget.data) == 4 and widget.data[0] is first
