@@ -50,6 +50,12 @@ def shared_archive() -> Path:
     return SHARED_ARCHIVE
 
 
+@pytest.fixture(scope="session")
+def cifar10_env(shared_archive) -> dict[str, str]:
+    """Environment variables that point labkit at the offline CIFAR-10 copy and its cache."""
+    return {"LABKIT_CIFAR10_ARCHIVE": str(shared_archive), "LABKIT_CACHE_DIR": str(SHARED_CACHE)}
+
+
 @pytest.fixture
 def offline_cifar10(shared_archive, monkeypatch) -> Path:
     """Points labkit at the offline copy through the environment, as CI and users do."""

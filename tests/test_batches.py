@@ -1,8 +1,8 @@
 """`ShuffledBatches`: a fresh, seeded order every epoch, seen by training itself, on every backend.
 
 The order is recorded inside the model's forward pass (each example's input is its own index),
-so these tests see what training saw, prefetching included. `test_backends.py` runs this module
-under JAX and PyTorch too.
+so these tests see what training saw, prefetching included.
+`tests/integration/test_backends.py` runs this module under JAX and PyTorch too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tests for `labkit.meanonly` on the active Keras backend.
 
-`tests/test_backends.py` runs this module again under `KERAS_BACKEND=jax` and `torch`.
+`tests/integration/test_backends.py` runs this module again under `KERAS_BACKEND=jax` and `torch`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The reference, `../shared/anchors/tfa_init_reference.npz` (written by
 `make_tfa_init_reference.py` beside it, in the tfa side venv), holds a batch `x`, the five
 kernels `v{i}` of the tutorial's WeightNorm ConvNet as built, and `g{i}`, `b{i}` after tfa
 initialized on that batch (one `fit` step with SGD at learning rate 0), plus the model's
-output `probs`. `tests/test_backends.py` runs this module under JAX and PyTorch too.
+output `probs`. `tests/integration/test_backends.py` runs this module under JAX and PyTorch too.
 """
 
 from __future__ import annotations

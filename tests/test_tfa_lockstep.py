@@ -13,7 +13,7 @@ On TensorFlow the tutorial's trace replays in a subprocess with `TF_ENABLE_ONEDN
 oneDNN's kernels round differently from TensorFlow 2.15 to 2.21, and the `no_init`
 trajectory amplifies rounding (from step 16 on) to 4e-4 by step 50 (measured). With
 TensorFlow's own (Eigen) kernels labkit matches tfa to 2.4e-7 in both variants. Under JAX
-and PyTorch (run by `tests/test_backends.py`) the kernels differ too: measured 4.2e-4
+and PyTorch (run by `tests/integration/test_backends.py`) the kernels differ too: measured 4.2e-4
 without init and 2.8e-4 with tfa's init, so both are held to 1e-3 there.
 """
 

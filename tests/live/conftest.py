@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +13,6 @@ from labkit.live import environment
 
 # Variables that steer the renderer choice; each test starts without them.
 STEERING_VARIABLES = ("LABKIT_LIVE", "JPY_SESSION_NAME", "VSCODE_PID")
-# Decoding the offline CIFAR-10 copy takes seconds: its cache outlives test sessions.
-CACHE_DIR = Path(tempfile.gettempdir()) / "labkit-test-cache"
-
-
-@pytest.fixture(scope="session")
-def cifar10_env(shared_archive) -> dict[str, str]:
-    """Environment variables that point labkit at the offline CIFAR-10 copy and its cache."""
-    return {"LABKIT_CIFAR10_ARCHIVE": str(shared_archive), "LABKIT_CACHE_DIR": str(CACHE_DIR)}
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "weight_norm.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "weight_norm.ipynb"
 TINY = ["-p", "epochs", "1", "-p", "train_limit", "200", "-p", "test_limit", "100"]
 
 

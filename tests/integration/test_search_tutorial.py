@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "weight_norm.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "weight_norm.ipynb"
 SPACE = """\
 learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
 optimizer: [adam, sgd]

@@ -10,7 +10,7 @@ import nbformat
 import papermill
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "weight_norm.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "weight_norm.ipynb"
 TINY = {"epochs": 1, "train_limit": 2000, "test_limit": 500}
 
 

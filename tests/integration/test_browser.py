@@ -32,7 +32,7 @@ import pytest
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 PlaywrightTimeout = playwright_api.TimeoutError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "weight_norm.ipynb"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [

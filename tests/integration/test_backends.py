@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Everything whose behaviour must not depend on the backend.
 MODULES = [
     "tests/test_weightnorm.py",
