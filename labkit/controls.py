@@ -22,7 +22,12 @@ from typing import Any
 from labkit._checks import check, is_int
 from labkit.data import Dataset
 from labkit.live import LivePlot, resolve_mode
-from labkit.notebook_contract import MODEL_CHOICES, NOTEBOOK_DEFAULTS, notebook_runs
+from labkit.notebook_contract import (
+    MODEL_CHOICES,
+    NOTEBOOK_DEFAULTS,
+    NOTEBOOK_NORMALIZATIONS,
+    notebook_runs,
+)
 from labkit.panel_controller import PanelController
 from labkit.params import INIT_STYLES, OPTIMIZERS, ExperimentParams
 from labkit.results import RunResult
@@ -33,6 +38,7 @@ __all__ = ["ControlPanel", "show_panel", "PANEL_PARAMETERS"]
 # values.
 PANEL_PARAMETERS = {
     "model": "model",
+    "normalization": "normalization (instead of model)",
     "epochs": "epochs",
     "batch_size": "batch size",
     "learning_rate": "learning rate",
@@ -89,6 +95,8 @@ class ControlPanel:
         import ipywidgets as widgets
 
         self.defaults = {**NOTEBOOK_DEFAULTS, **values}
+        # "" is the notebook's way to say "let `model` pick" (the dropdown shows it as blank).
+        self.defaults["normalization"] = self.defaults["normalization"] or ""
         self.controls = _make_controls(self.defaults)
         if live is None:
             resolved = resolve_mode(mode)
@@ -268,6 +276,10 @@ def _make_controls(values: Mapping[str, Any]) -> dict[str, Any]:
     slider = {**look, "continuous_update": False}
     kinds = {
         "model": (widgets.Dropdown, {"options": _with(MODEL_CHOICES, values["model"]), **look}),
+        "normalization": (
+            widgets.Dropdown,
+            {"options": _with(NOTEBOOK_NORMALIZATIONS, values["normalization"]), **look},
+        ),
         "epochs": (widgets.IntSlider, {**_spanning(values["epochs"], 1, 20), **slider}),
         "batch_size": (
             widgets.SelectionSlider,

@@ -45,6 +45,7 @@ def test_controls_start_from_the_notebook_values():
     values = {name: control.value for name, control in panel.controls.items()}
     assert values == {
         "model": "both",
+        "normalization": "",
         "epochs": 7,
         "batch_size": 48,
         "learning_rate": pytest.approx(0.003),
@@ -56,6 +57,15 @@ def test_controls_start_from_the_notebook_values():
     }
     assert 48 in panel.controls["batch_size"].options  # added beside the usual sizes
     assert panel.controls["learning_rate"].base == 10  # a log slider
+
+
+def test_the_panel_picks_any_normalization():
+    panel = _panel()
+    assert set(panel.controls["normalization"].options) >= {"", "batchnorm", "weightnorm+meanonly"}
+    panel.controls["normalization"].value = "weightnorm+meanonly"
+    assert [run.run_name for run in panel.runs()] == ["weightnorm_meanonly"]
+    panel.controls["normalization"].value = "all"
+    assert len(panel.runs()) == 4
 
 
 def test_a_learning_rate_outside_the_usual_range_is_kept_not_clamped():
