@@ -263,9 +263,9 @@ def _dismiss_dialogs(page) -> None:
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
 
 
-def _run_all_cells(page) -> None:
+def _run_all_cells(page, started: str = '.jp-InputPrompt:has-text("[1]")') -> None:
     """Run > Run All Cells, retried if a dialog got in the way or the kernel dropped the
-    request unseen."""
+    request unseen; `started` is what shows once the notebook runs."""
     for _ in range(3):
         _dismiss_dialogs(page)
         try:
@@ -275,7 +275,7 @@ def _run_all_cells(page) -> None:
             page.keyboard.press("Escape")  # close a half-open menu before the next try
             continue
         try:
-            page.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=60_000)
+            page.locator(started).first.wait_for(timeout=60_000)
             return
         except PlaywrightTimeout:
             if page.locator(".jp-InputPrompt", has_text="[*]").count():
@@ -414,9 +414,9 @@ def test_the_live_widget_renders_and_its_controls_act_in_notebook_7(lab, screens
     with _page(screenshot_dir, "notebook7_failure.png", width=1300) as page:
         page.goto(f"{url}/notebooks/{WIDGET_CHECK}?token={token}")
         page.wait_for_selector(".jp-Notebook")
-        _run_all_cells(page)
+        # Notebook 7 numbers its prompts differently: wait for the live figure's toolbar.
+        _run_all_cells(page, started=".labkit-live-toolbar")
         toolbar = page.locator(".labkit-live-toolbar").first
-        toolbar.wait_for()
         page.wait_for_function(f"({SAMPLE_JS})().points > 0")
         first_classes = page.locator(".js-plotly-plot").first.get_attribute("class")
         assert STATIC_PLOT_CLASS not in first_classes, first_classes  # the widget's view
