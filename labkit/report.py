@@ -547,11 +547,14 @@ def parallel_figure(runs: pd.DataFrame) -> go.Figure:
     >>> parallel_figure(load_runs("runs/sweep")).write_html("parallel.html")
     """
     runs, columns = _comparable(runs)
-    grouped = runs.groupby("setting", sort=False)
+    # Runs that recorded no accuracy (None) count as missing, not as objects.
+    accuracies = runs[list(ACCURACY_METRICS)].apply(pd.to_numeric, errors="coerce")
+    grouped = runs.assign(**accuracies).groupby("setting", sort=False)
     means = grouped[list(ACCURACY_METRICS)].mean()
     settings = grouped[columns].first() if columns else pd.DataFrame(index=means.index)
-    low = float(np.nanmin(means.to_numpy()))
-    high = float(np.nanmax(means.to_numpy()))
+    finite = means.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     accuracy_range = [low, high] if high > low else [low - 0.01, high + 0.01]
     dimensions = [_parallel_dimension(column, settings[column]) for column in columns]
     dimensions += [
