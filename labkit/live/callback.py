@@ -19,7 +19,10 @@ from labkit.live.figure import LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
 from labkit.live.renderers import Renderer, make_renderer, write_html
 
-__all__ = ["LivePlot"]
+__all__ = ["LivePlot", "current_learning_rate"]
+
+# Least seconds between two reads of the learning rate while training (besides epoch ends).
+_LEARNING_RATE_INTERVAL = 1.0
 
 
 class LivePlot(keras.callbacks.Callback):
@@ -134,6 +137,7 @@ class LivePlot(keras.callbacks.Callback):
         self._run: str | None = None
         self._epoch = 0
         self._last_draw = 0.0
+        self._learning_rate_read = -math.inf
 
     @property
     def renderer(self) -> Renderer | None:
@@ -291,7 +295,7 @@ class LivePlot(keras.callbacks.Callback):
             if self.probe is not None:
                 for series in self.probe.attach(self.model):
                     self.history.add_series(self._run, series)
-            self._record_learning_rate()
+            self._record_learning_rate(always=True)
             if self.renderer is not None:
                 self.renderer.show(self.history)
                 self._last_draw = time.monotonic()
@@ -313,7 +317,7 @@ class LivePlot(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         with self.lock:
             self.history.add_epoch(self._run, epoch, logs or {})
-            self._record_learning_rate()
+            self._record_learning_rate(always=True)
             self._draw_if_due(force=self.update_interval < math.inf)
         if self.probe is not None and logs is not None:
             # Keras passes this dict on to the callbacks after this one and to `History`.
@@ -337,14 +341,19 @@ class LivePlot(keras.callbacks.Callback):
             self._record_learning_rate()
             self.renderer.update(self.history)
 
-    def _record_learning_rate(self) -> None:
+    def _record_learning_rate(self, always: bool = False) -> None:
         """Adds the optimizer's learning rate to the run, where the run stands.
 
-        Read when the figure is drawn and at each epoch's end, not after every batch; the
-        figure draws it only for runs where it changes.
+        Read when a run starts, at each epoch's end, and when the figure is drawn but at most
+        once every `_LEARNING_RATE_INTERVAL` seconds (evaluating a schedule costs about a
+        millisecond); the figure draws it only for runs where it changes.
         """
-        if not self.spec.learning_rate:
+        now = time.monotonic()
+        if not self.spec.learning_rate or (
+            not always and now - self._learning_rate_read < _LEARNING_RATE_INTERVAL
+        ):
             return
+        self._learning_rate_read = now
         rate = current_learning_rate(self.model)
         if rate is not None:
             self.history.add_point(self._run, LEARNING_RATE, rate)

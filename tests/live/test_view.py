@@ -215,3 +215,25 @@ def test_a_restarted_run_keeps_its_traces_in_the_widget(monkeypatch):
     renderer.update(history)
     assert sent == ["_send_deleteTraces_msg", "_send_update_msg"]
     assert len(widget.data) == 4 and widget.data[0] is first
+
+
+def test_the_learning_rate_is_read_at_most_once_a_second_between_epoch_ends(monkeypatch):
+    import keras
+
+    import labkit.live.callback as callback_module
+
+    clock = {"now": 0.0}
+    reads = []
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(callback_module, "current_learning_rate", lambda m: reads.append(1) or 0.1)
+    plot = LivePlot(mode="display", update_interval=0.25)
+    monkeypatch.setattr(plot.renderer, "update", lambda history: None)
+    plot.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    plot.set_params({"epochs": 1, "steps": 32, "verbose": 0})
+    plot.on_train_begin()
+    plot.on_epoch_begin(0)
+    for batch in range(32):  # 4 seconds of training, redrawn 16 times
+        clock["now"] += 0.125
+        plot.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
+    plot.on_epoch_end(0, {"val_loss": 1.0})
+    assert len(reads) == 1 + 4 + 1  # the start, once a second, the epoch's end
