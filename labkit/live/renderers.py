@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import time
 from pathlib import Path
 
 import plotly.io
@@ -97,6 +98,9 @@ class WidgetRenderer(Renderer):
     """
 
     interval = 0.3
+    # Least seconds between two redraws of the traces that change slowly (the diagnostics row,
+    # the learning rate); `finish` draws them in any case.
+    slow_interval = 1.0
 
     def __init__(self, spec: FigureSpec | None = None, display: bool = True, header=None):
         super().__init__(spec)
@@ -109,6 +113,7 @@ class WidgetRenderer(Renderer):
         self._versions: list[int] = []
         self._layout_key: tuple | None = None
         self._live_layout: dict = {}
+        self._slow_sent = -math.inf
 
     @property
     def widget(self):
@@ -146,11 +151,15 @@ class WidgetRenderer(Renderer):
         if self._is_stale(history):
             self._draw(history, restyle=False)
 
+    def finish(self, history: MetricHistory) -> None:
+        self._drawn_version = history.version
+        self._draw(history, restyle=False, everything=True)
+
     def redraw(self, history: MetricHistory) -> None:
         self._drawn_version = history.version
         self._draw(history, restyle=True)
 
-    def _draw(self, history: MetricHistory, restyle: bool) -> None:
+    def _draw(self, history: MetricHistory, restyle: bool, everything: bool = False) -> None:
         figure = self.widget
         keys = self.spec.keys(history)
         # Traces are kept as far as the keys agree (a restarted run keeps its traces), the
@@ -174,20 +183,30 @@ class WidgetRenderer(Renderer):
         if restyle or layout_key != self._layout_key:
             self._redraw_all(history, layout_key != self._layout_key)
         else:
-            self._send_changes(history, live_layout)
+            self._send_changes(history, live_layout, everything)
         self._layout_key, self._live_layout = layout_key, live_layout
 
-    def _send_changes(self, history: MetricHistory, live_layout: dict) -> None:
-        """One `plotly_update` message: new points of the traces that grew, changed layout."""
+    def _send_changes(self, history: MetricHistory, live_layout: dict, everything: bool) -> None:
+        """One `plotly_update` message: new points of the traces that grew, changed layout.
+
+        Slowly changing traces are left for later unless `slow_interval` has passed.
+        """
+        now = time.monotonic()
+        slow_due = everything or now - self._slow_sent >= self.slow_interval
+        if slow_due:
+            self._slow_sent = now
         changed, xs, ys = [], [], []
         for index, (run, name, raw) in enumerate(self._keys):
             version = history.runs[run].series[name].version
-            if version != self._versions[index]:
-                x, y = self.spec.points(history, run, name, raw)
-                changed.append(index)
-                xs.append(x)
-                ys.append(y)
-                self._versions[index] = version
+            if version == self._versions[index] or (
+                not slow_due and self.spec.kind(history, name) in _SLOW_KINDS
+            ):
+                continue
+            x, y = self.spec.points(history, run, name, raw)
+            changed.append(index)
+            xs.append(x)
+            ys.append(y)
+            self._versions[index] = version
         before = _flat(self._live_layout)
         relayout = {path: v for path, v in _flat(live_layout).items() if before.get(path) != v}
         if changed or relayout:
@@ -210,6 +229,10 @@ class WidgetRenderer(Renderer):
                 figure.update_layout(self.spec.layout(history))
             else:
                 figure.update_layout(self.spec.live_layout(history))
+
+
+# The kinds of series (`FigureSpec.kind`) that a widget redraws at most every `slow_interval`.
+_SLOW_KINDS = ("diagnostic", "learning_rate")
 
 
 def _flat(layout: dict, prefix: str = "") -> dict:

@@ -237,3 +237,26 @@ def test_the_learning_rate_is_read_at_most_once_a_second_between_epoch_ends(monk
         plot.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
     plot.on_epoch_end(0, {"val_loss": 1.0})
     assert len(reads) == 1 + 4 + 1  # the start, once a second, the epoch's end
+
+
+def test_the_widget_redraws_slow_traces_at_most_once_a_second_and_all_at_the_end(monkeypatch):
+    clock = {"now": 100.0}
+    monkeypatch.setattr("labkit.live.renderers.time.monotonic", lambda: clock["now"])
+    history = _history()
+    history.add_series("regular", "wn/dense/v_norm")
+    history.add_point("regular", "wn/dense/v_norm", 1.0)
+    renderer = WidgetRenderer(FigureSpec(diagnostics=True), display=False)
+    renderer.update(history)
+    norms = next(trace for trace in renderer.widget.data if trace.name.endswith("· dense"))
+    for step, seconds in enumerate((0.3, 0.6), start=2):
+        clock["now"] += 0.3
+        history.add_point("regular", "wn/dense/v_norm", float(step))
+        history.add_batch("regular", 1, 4, {"loss": 0.5})
+        renderer.update(history)
+        assert len(norms.y) == 1, seconds  # the loss is redrawn, the diagnostics wait
+    renderer.finish(history)
+    assert list(norms.y) == [1.0, 2.0, 3.0]
+    clock["now"] += 1.0
+    history.add_point("regular", "wn/dense/v_norm", 4.0)
+    renderer.update(history)
+    assert len(norms.y) == 4
