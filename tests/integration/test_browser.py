@@ -199,6 +199,11 @@ def lab(offline_cifar10, tmp_path) -> Iterator[tuple[str, str, Path]]:
     notification.parent.mkdir(parents=True)
     # No news or update checks: nothing to fetch offline, no popup over the notebook.
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Start the notebook's preferred kernel instead of asking ("Select Kernel", seen in CI on
+    # a cold start, where the dialog could stay open after its answer).
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -257,7 +262,7 @@ def _dismiss_dialogs(page) -> None:
         dialog = dialogs.first
         print(f"JupyterLab showed a dialog, accepted: {dialog.inner_text()!r}")
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click(timeout=10_000)
-        dialog.wait_for(state="detached", timeout=10_000)
+        dialog.wait_for(state="detached", timeout=60_000)
         # An answer may restart or reconnect the kernel: let it settle before going on.
         page.wait_for_timeout(1_000)
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
@@ -313,6 +318,10 @@ def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screensh
     url, token, root = lab
     with _page(screenshot_dir, "failure.png", width=1400) as page:
         page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}")
+        # On a cold start JupyterLab may first ask for a kernel ("Select Kernel", seen in CI):
+        # the kernel only comes up once that dialog is answered.
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"], .jp-Dialog')
+        _dismiss_dialogs(page)
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
 
         _run_all_cells(page)
