@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -130,3 +131,28 @@ def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+@pytest.fixture
+def run_labkit():
+    """Runs the `labkit` command in a subprocess: `run_labkit("report", "runs", cwd=folder)`."""
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "labkit", *args]
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+
+    return run
+
+
+@pytest.fixture
+def local_cluster():
+    """A one-worker Dask `LocalCluster` on 127.0.0.1 (skips where `distributed` is missing)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster

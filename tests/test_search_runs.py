@@ -241,30 +241,22 @@ def test_an_interrupted_search_resumes_without_running_completed_runs_again(note
 
 
 @pytest.mark.slow
-def test_a_search_runs_on_a_dask_cluster_and_prunes_there(notebook, tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_a_search_runs_on_a_dask_cluster_and_prunes_there(notebook, tmp_path, local_cluster):
     plan = search.plan_search(
         notebook, {"optimizer": ["adam", "sgd"]}, {"epoch_sleep": "3"}, objective="val_accuracy"
     )
     runs_dir = tmp_path / "runs"
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        study = search.run_search(
-            plan,
-            runs_dir,
-            trials=2,
-            sampler="grid",
-            pruner=optuna.pruners.ThresholdPruner(lower=0.3),
-            jobs=1,
-            kernel_name="python3",
-            scheduler=cluster.scheduler_address,
-            progress=False,
-        )
+    study = search.run_search(
+        plan,
+        runs_dir,
+        trials=2,
+        sampler="grid",
+        pruner=optuna.pruners.ThresholdPruner(lower=0.3),
+        jobs=1,
+        kernel_name="python3",
+        scheduler=local_cluster.scheduler_address,
+        progress=False,
+    )
 
     states = {trial.params["optimizer"]: trial.state.name for trial in study.trials}
     assert states == {"adam": "COMPLETE", "sgd": "PRUNED"}

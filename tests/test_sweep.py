@@ -329,18 +329,10 @@ def test_run_past_its_timeout_is_stopped_and_recorded(tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_runs_on_a_dask_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        (record,) = run_fake_sweep(
-            {"model": ["weightnorm"]}, tmp_path / "runs", scheduler=cluster.scheduler_address
-        )
+def test_sweep_runs_on_a_dask_cluster(tmp_path, local_cluster):
+    (record,) = run_fake_sweep(
+        {"model": ["weightnorm"]}, tmp_path / "runs", scheduler=local_cluster.scheduler_address
+    )
 
     assert record.status == "completed"
     run_dir = tmp_path / "runs" / record.run_id

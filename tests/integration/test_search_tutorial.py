@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,22 +14,16 @@ optimizer: [adam, sgd]
 """
 
 
-def labkit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "labkit", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_tutorial_search_runs_and_reports(offline_cifar10, tmp_path):
+def test_tutorial_search_runs_and_reports(offline_cifar10, tmp_path, run_labkit):
     (tmp_path / "space.yaml").write_text(SPACE)
     search = ["search", str(NOTEBOOK), "--space", "space.yaml", "--trials", "2"]
     search += ["--objective", "val_accuracy", "--out", "runs", "--jobs", "1", "--sampler"]
     search += ["random", "--kernel", "python3", "--timeout", "600", "-p", "model", "weightnorm"]
     search += ["-p", "epochs", "2", "-p", "train_limit", "200", "-p", "test_limit", "100"]
 
-    first = labkit(*search, cwd=tmp_path)
+    first = run_labkit(*search, cwd=tmp_path)
 
     assert first.returncode == 0, first.stdout + first.stderr
     assert "2 trials: 2 complete. Best: trial" in first.stdout
@@ -40,7 +32,7 @@ def test_tutorial_search_runs_and_reports(offline_cifar10, tmp_path):
     for path in metrics:  # labkit's notebook records every epoch: each is a reported step
         assert len(json.loads(path.read_text())["history"]["val_accuracy"]) == 2
 
-    report = labkit("report", "runs", "--target", "0.1", cwd=tmp_path)
+    report = run_labkit("report", "runs", "--target", "0.1", cwd=tmp_path)
 
     assert report.returncode == 0, report.stderr
     assert f"papermill {NOTEBOOK} runs/best/weight_norm.ipynb -p model weightnorm" in report.stdout

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,31 +11,25 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "weight_norm.ipyn
 TINY = ["-p", "epochs", "1", "-p", "train_limit", "200", "-p", "test_limit", "100"]
 
 
-def labkit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "labkit", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_tutorial_sweep_runs_resumes_and_reports(offline_cifar10, tmp_path):
+def test_tutorial_sweep_runs_resumes_and_reports(offline_cifar10, tmp_path, run_labkit):
     grid = ["-p", "model", "regular,weightnorm", "-p", "data_init", "true,false"]
     sweep = ["sweep", str(NOTEBOOK), *grid, "--seeds", "0,1", *TINY, "--out", "runs"]
     sweep += ["--kernel", "python3", "--timeout", "600"]
 
-    first = labkit(*sweep, cwd=tmp_path)
+    first = run_labkit(*sweep, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "8 runs: 8 completed." in first.stdout
     metrics = sorted((tmp_path / "runs").glob("*/*/metrics.json"))
     assert len(metrics) == 8
     stamps = [path.stat().st_mtime_ns for path in metrics]
 
-    again = labkit(*sweep, cwd=tmp_path)
+    again = run_labkit(*sweep, cwd=tmp_path)
     assert again.returncode == 0 and "8 runs: 8 completed." in again.stdout
     assert [path.stat().st_mtime_ns for path in metrics] == stamps  # resumed: nothing re-ran
 
-    report = labkit("report", "runs", "--target", "0.1", cwd=tmp_path)
+    report = run_labkit("report", "runs", "--target", "0.1", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     summary = pd.read_csv(tmp_path / "runs" / "summary.csv")
     assert set(summary["setting"]) == {
