@@ -23,6 +23,7 @@ them back (`jax_state_sync`, the trainer's own hook for callbacks).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -36,10 +37,11 @@ from labkit.live.figure import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
 __all__ = ["WeightNormProbe", "series_name", "DEFAULT_EVERY"]
 
 # Optimizer steps between two measurements, by default: each costs two reads of every `v` and
-# `g` from the backend (one on the step before, for the effective step), about 1 ms for the
-# tutorial's ConvNet on a CPU; every 50 steps keeps that near 0.2% of training (31 points per
-# epoch of full CIFAR-10 at batch 32).
-DEFAULT_EVERY = 50
+# `g` from the backend (one on the step before, for the effective step), 1.5-2 ms for the
+# tutorial's ConvNet on a 2-core CPU while it trains, against about 4 ms per step; every 100
+# steps keeps that near 0.4% of training, and gives 15 points per epoch of full CIFAR-10 at
+# batch 32.
+DEFAULT_EVERY = 100
 
 
 def series_name(layer: str, quantity: str) -> str:
@@ -95,6 +97,10 @@ class WeightNormProbe:
         self.every = every
         self.layers: list[_Layer] = []
         self._sync = None
+        # Unit axes found so far, by layer: a model retrained in a notebook is attached again
+        # at every `fit`, and finding an axis reads the kernel.
+        self._axes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._latest: tuple[int, dict[str, float]] | None = None
 
     def attach(self, model: keras.Model) -> list[str]:
         """Finds the model's weight-normalized layers; returns the series it will fill.
@@ -102,7 +108,8 @@ class WeightNormProbe:
         Called when training starts (the model must be built); a model without such
         layers gives no series.
         """
-        self.layers = list(_probe_layers(model))
+        self.layers = list(_probe_layers(model, self._axes))
+        self._latest = None
         # JAX's trainer holds the weights apart during `fit` until asked to write them back.
         self._sync = getattr(model, "jax_state_sync", None)
         if self.every == 1:
@@ -122,6 +129,7 @@ class WeightNormProbe:
         values = {}
         if step % self.every == 0 and self.layers:
             values = self.measure()
+            self._latest = (step, values)
         if (step + 1) % self.every == 0:
             self._remember()
         return values
@@ -144,19 +152,28 @@ class WeightNormProbe:
             values[series_name(layer.name, "effective_step")] = step
         return values
 
-    def epoch_summary(self) -> dict[str, float]:
+    def epoch_summary(self, step: int | None = None) -> dict[str, float]:
         """One value per quantity and layer for the epoch that ends, for Keras' logs.
 
-        `v_norm` and `g_mean` as they are now; `effective_step` the mean over the epoch's
+        `v_norm` and `g_mean` as they are now (the weights are not read again when `step`, the
+        updates done, is the one last measured); `effective_step` the mean over the epoch's
         measurements (NaN when none fell in it). Starts the next epoch's mean afresh.
         """
-        self._synced()
+        if self._latest is not None and step is not None and self._latest[0] == step:
+            current = self._latest[1]
+        else:
+            self._synced()
+            current = {}
+            for layer in self.layers:
+                _, g, norms = layer.read()
+                current[series_name(layer.name, "v_norm")] = float(norms.mean())
+                current[series_name(layer.name, "g_mean")] = float(g.mean(dtype=np.float64))
         summary = {}
         for layer in self.layers:
-            _, g, norms = layer.read()
             steps = [step for step in layer.steps if not math.isnan(step)]
-            summary[series_name(layer.name, "v_norm")] = float(norms.mean())
-            summary[series_name(layer.name, "g_mean")] = float(g.mean(dtype=np.float64))
+            for quantity in ("v_norm", "g_mean"):
+                name = series_name(layer.name, quantity)
+                summary[name] = current[name]
             summary[series_name(layer.name, "effective_step")] = (
                 float(np.mean(steps)) if steps else math.nan
             )
@@ -173,14 +190,17 @@ class WeightNormProbe:
             self._sync()
 
 
-def _probe_layers(model: keras.Model) -> Iterator[_Layer]:
+def _probe_layers(model: keras.Model, axes: weakref.WeakKeyDictionary) -> Iterator[_Layer]:
+    """The model's built weight-normalized layers; `axes` caches their unit axes."""
     from labkit.weightnorm import WeightNormalization
 
     for layer in flatten_layers(model, include_self=False):
         if isinstance(layer, WeightNormalization) and layer.built:
             owner = getattr(layer.layer, "cell", layer.layer)  # recurrent layers: their cell
             v = getattr(owner, layer.kernels[0])
-            yield _Layer(layer.layer.name, v, layer.g, _unit_axis(layer, v))
+            if layer not in axes:
+                axes[layer] = _unit_axis(layer, v)
+            yield _Layer(layer.layer.name, v, layer.g, axes[layer])
 
 
 def _unit_axis(layer, v: keras.Variable) -> int:

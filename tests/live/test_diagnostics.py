@@ -139,3 +139,39 @@ def test_the_runner_writes_one_value_per_epoch_to_history_and_metrics(tiny_data,
 def test_diagnostics_every_must_be_a_positive_integer():
     with pytest.raises(ValueError, match=r"Received: `diagnostics_every=0`"):
         LivePlot(mode="off", diagnostics=True, diagnostics_every=0)
+
+
+def test_a_retrained_model_is_probed_without_finding_its_axes_again(monkeypatch):
+    import labkit.live.diagnostics as diagnostics
+
+    model = _model()
+    probe = WeightNormProbe(every=2)
+    axes = [layer.unit_axis for layer in (probe.attach(model) and probe.layers)]
+    found = []
+    monkeypatch.setattr(diagnostics, "_unit_axis", lambda *args: found.append(args))
+    probe.attach(model)  # the next `fit` of the same model
+    assert found == [] and [layer.unit_axis for layer in probe.layers] == axes
+    probe.attach(_model())  # another model: its layers are looked at
+    assert len(found) == 2
+
+
+def test_an_epoch_ending_on_a_measurement_does_not_read_the_weights_again(monkeypatch):
+    import labkit.live.diagnostics as diagnostics
+
+    model = _model(keras.optimizers.SGD(0.5))
+    probe = WeightNormProbe(every=2)
+    probe.attach(model)
+    x, y = _data(8)
+    for step in (1, 2):
+        model.train_on_batch(x, y)
+        measured = probe.after_step(step)
+    reads = []
+    read = diagnostics._Layer.read
+    monkeypatch.setattr(diagnostics._Layer, "read", lambda self: reads.append(1) or read(self))
+    summary = probe.epoch_summary(step=2)
+    assert reads == []
+    for name, value in measured.items():
+        assert summary[name] == pytest.approx(value)
+    model.train_on_batch(x, y)  # one more update: now the summary reads the weights
+    later = probe.epoch_summary(step=3)
+    assert len(reads) == 2 and later["wn/head/v_norm"] > summary["wn/head/v_norm"]
