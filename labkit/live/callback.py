@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ __all__ = ["LivePlot", "current_learning_rate"]
 
 # Least seconds between two reads of the learning rate while training (besides epoch ends).
 _LEARNING_RATE_INTERVAL = 1.0
+# Most of the training time that redraws during a fit may take (see `_draw_if_due`).
+_DRAW_SHARE = 0.005
 
 
 class LivePlot(keras.callbacks.Callback):
@@ -65,8 +68,9 @@ class LivePlot(keras.callbacks.Callback):
         diagnostics: Measure and draw the weight-norm diagnostics.
         diagnostics_every: Optimizer steps between two diagnostic measurements.
         controls: Show the toolbar above the widget (widget mode).
-        update_interval: Least seconds between redraws; defaults to the renderer's
-            (0.3 s for the widget, 1 s for the display handle).
+        update_interval: Least seconds between redraws. By default the renderer's (0.3 s
+            for the widget, 1 s for the display handle), lengthened where redraws are slow
+            so that they take at most 0.5% of the training time.
         max_points: Points drawn per curve at most; longer histories are downsampled.
         title: First line of the figure title.
         html_path: Static mode: also write the figure to this standalone HTML file.
@@ -106,7 +110,10 @@ class LivePlot(keras.callbacks.Callback):
                 "`update_interval` must be a number of seconds >= 0. "
                 f"Received: `update_interval={update_interval!r}`"
             )
-        self.history = MetricHistory(metrics)
+        self._history = MetricHistory(metrics)
+        # Batches ended but not yet in `_history`: appending here is all `on_train_batch_end`
+        # does until a redraw is due (thread-safe: `deque.append` and `popleft` are atomic).
+        self._pending: deque = deque()
         self.spec = FigureSpec(
             title=title,
             log_y=log_y,
@@ -136,8 +143,29 @@ class LivePlot(keras.callbacks.Callback):
         self._renderer_made = False
         self._run: str | None = None
         self._epoch = 0
+        self._steps = 0  # updates done in the running fit, for the diagnostics
         self._last_draw = 0.0
+        self._next_draw = math.inf  # when the next redraw during training is due
         self._learning_rate_read = -math.inf
+
+    @property
+    def history(self) -> MetricHistory:
+        """Every run's metrics so far, up to the last batch that ended.
+
+        Example:
+
+        >>> plot.history.runs["regular"].series["loss"].points()
+        (array([0.01, 0.02, ...]), array([2.30, 2.28, ...]))
+        """
+        if self._pending:
+            self._record_pending()
+        return self._history
+
+    @history.setter
+    def history(self, history: MetricHistory) -> None:
+        with self.lock:
+            self._pending.clear()
+            self._history = history
 
     @property
     def renderer(self) -> Renderer | None:
@@ -287,7 +315,7 @@ class LivePlot(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._run = self.label or self.model.name
-        self._epoch = 0
+        self._epoch = self._steps = 0
         with self.lock:
             self.history.start_run(
                 self._run, epochs=self.params.get("epochs"), steps=self.params.get("steps")
@@ -296,23 +324,33 @@ class LivePlot(keras.callbacks.Callback):
                 for series in self.probe.attach(self.model):
                     self.history.add_series(self._run, series)
             self._record_learning_rate(always=True)
+            self._next_draw = math.inf
             if self.renderer is not None:
                 self.renderer.show(self.history)
                 self._last_draw = time.monotonic()
+                self._next_draw = self._last_draw + self.update_interval
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        with self.lock:
-            self.history.add_batch(self._run, self._epoch, batch, logs or {})
-            if self.probe is not None:
-                step = self.history.runs[self._run].step
-                for series, value in self.probe.after_step(step).items():
-                    self.history.add_point(self._run, series, value)
-            if self.stop_event.is_set():
-                self.model.stop_training = True
-            self._draw_if_due()
+        # Runs after every batch, so it does the least it can: the batch waits in `_pending`
+        # until something reads the history (a redraw, a diagnostic point, `history` itself),
+        # which records the waiting batches in one go. Keras makes a new `logs` per batch.
+        now = time.monotonic()
+        self._pending.append((self._run, self._epoch, batch, now, logs or {}))
+        if self.probe is not None:
+            self._steps += 1
+            if measured := self.probe.after_step(self._steps):
+                with self.lock:
+                    history = self.history
+                    for series, value in measured.items():
+                        history.add_point(self._run, series, value)
+        if self.stop_event.is_set():
+            self.model.stop_training = True
+        if now >= self._next_draw:
+            with self.lock:
+                self._draw_if_due(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
         with self.lock:
@@ -321,7 +359,8 @@ class LivePlot(keras.callbacks.Callback):
             self._draw_if_due(force=self.update_interval < math.inf)
         if self.probe is not None and logs is not None:
             # Keras passes this dict on to the callbacks after this one and to `History`.
-            logs.update(self.probe.epoch_summary())
+            step = self.history.runs[self._run].step
+            logs.update(self.probe.epoch_summary(step))
 
     def on_train_end(self, logs=None):
         with self.lock:
@@ -332,6 +371,13 @@ class LivePlot(keras.callbacks.Callback):
             if self.renderer is not None:
                 self.renderer.finish(self.history)
 
+    def _record_pending(self) -> None:
+        """Moves the batches waiting in `_pending` into the history."""
+        with self.lock:
+            while self._pending:
+                run, epoch, batch, at, logs = self._pending.popleft()
+                self._history.add_batch(run, epoch, batch, logs, at=at)
+
     def _draw_if_due(self, force: bool = False) -> None:
         if self.renderer is None:
             return
@@ -340,6 +386,13 @@ class LivePlot(keras.callbacks.Callback):
             self._last_draw = now
             self._record_learning_rate()
             self.renderer.update(self.history)
+            interval = self.update_interval
+            if self._update_interval is None:
+                # Unless told an interval: a slow redraw (many runs overlaid, a slow machine)
+                # spaces the next one out, so that drawing takes at most `_DRAW_SHARE` of
+                # the training time.
+                interval = max(interval, (time.monotonic() - now) / _DRAW_SHARE)
+            self._next_draw = now + interval
 
     def _record_learning_rate(self, always: bool = False) -> None:
         """Adds the optimizer's learning rate to the run, where the run stands.

@@ -229,18 +229,30 @@ class MetricHistory:
         self.runs[name] = RunHistory(name=name, metrics=self.metrics, epochs=epochs, steps=steps)
         self._touch()
 
-    def add_batch(self, name: str, epoch: int, batch: int, logs: Mapping[str, float]) -> float:
-        """Records the running means after batch `batch` of `epoch`; returns its x (epochs)."""
+    def add_batch(
+        self,
+        name: str,
+        epoch: int,
+        batch: int,
+        logs: Mapping[str, float],
+        at: float | None = None,
+    ) -> float:
+        """Records the running means after batch `batch` of `epoch`; returns its x (epochs).
+
+        `at` is when the batch ended (`time.monotonic()`), if not now: `LivePlot` records the
+        batches of a redraw interval together, just before drawing them.
+        """
         run = self.runs[name]
         run.epoch, run.batches_done = epoch, batch + 1
-        run.step += 1
+        run.step = step = run.step + 1
         x = epoch + (batch + 1) / run.steps if run.steps else float(epoch)
-        seconds = run.elapsed
+        seconds = (time.monotonic() if at is None else at) - run.started
+        series = run.series
         for metric in self.metrics:
             value = logs.get(metric)
             if value is not None:
-                run.series[metric].append(x, float(value), run.step, seconds)
-        self._touch()
+                series[metric].append(x, float(value), step, seconds)
+        self._version = next(_VERSIONS)
         return x
 
     def add_epoch(self, name: str, epoch: int, logs: Mapping[str, float]) -> float:

@@ -147,6 +147,57 @@ def test_widget_updates_are_throttled(compiled_convnet, fake_kernel, monkeypatch
     assert fake_kernel.displayed == [plot.widget]
 
 
+def _train_by_hand(plot, model, clock, batches, seconds_per_batch=0.1):
+    """Calls the hooks of a one-epoch `fit` of `batches` batches, `clock` as the time."""
+    plot.set_model(model)
+    plot.set_params({"epochs": 1, "steps": batches, "verbose": 0})
+    plot.on_train_begin()
+    plot.on_epoch_begin(0)
+    for batch in range(batches):
+        clock["now"] += seconds_per_batch
+        plot.on_train_batch_end(batch, {"loss": 1.0 - batch / 100, "accuracy": 0.5})
+
+
+def test_slow_redraws_are_spaced_out_unless_an_interval_was_given(
+    compiled_convnet, fake_kernel, monkeypatch
+):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    # 0.3 s after the first figure, then every 4 s; or every second when asked for.
+    for interval, expected in ((None, 2), (1.0, 4)):
+        plot = LivePlot(mode="widget", update_interval=interval)
+        draws = []
+
+        def slow_update(history, draws=draws):
+            draws.append(history.version)
+            clock["now"] += 0.02  # a 20 ms redraw: at most 0.5% of training means every 4 s
+
+        monkeypatch.setattr(plot.renderer, "update", slow_update)
+        _train_by_hand(plot, compiled_convnet(), clock, batches=50)  # 5 s of training
+        # (The default 0.3 s alone would give 16 redraws.) The first draw is the empty figure.
+        assert len(draws) - 1 == expected, interval
+
+
+def test_batches_wait_for_a_redraw_but_reading_the_history_sees_them_all(
+    compiled_convnet, monkeypatch
+):
+    clock = {"now": 100.0}
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    plot = LivePlot(mode="static")  # draws only when a fit ends
+    _train_by_hand(plot, compiled_convnet(), clock, batches=30, seconds_per_batch=0.5)
+    assert len(plot._pending) == 30 and plot._history.runs["regular"].step == 0
+    run = plot.history.runs["regular"]
+    assert run.step == 30 and not plot._pending
+    # Each batch keeps the time it ended, not the time it was recorded.
+    np.testing.assert_allclose(np.diff(run.series["loss"].column("seconds")), 0.5)
+    np.testing.assert_allclose(run.series["loss"].column("y"), 1.0 - np.arange(30) / 100)
+    # Batches left waiting by a fit that failed belong to that run, not to the next one.
+    _train_by_hand(plot, compiled_convnet(), clock, batches=3)
+    plot.label = "next"
+    _train_by_hand(plot, compiled_convnet(), clock, batches=2)
+    assert plot.history.runs["regular"].step == 3 and plot.history.runs["next"].step == 2
+
+
 def test_bad_arguments_fail_with_one_line():
     with pytest.raises(ValueError, match=r"Received: `update_interval=-1`"):
         LivePlot(mode="off", update_interval=-1)
