@@ -40,3 +40,17 @@ def test_overlapping_settings_show_no_difference():
     diff = difference_interval([0.60, 0.62, 0.58], [0.61, 0.59, 0.60])
     assert not diff.excludes_zero
     assert diff.format("+.3f").startswith("+0.000 ± 0.")
+
+
+def test_median_interval_takes_order_statistics_with_at_least_95_percent_coverage():
+    from labkit.stats import median_interval
+
+    values = np.arange(1.0, 17.0)  # 16 values: the 4th smallest to the 4th largest
+    interval = median_interval(values[::-1])
+    assert (interval.median, interval.low, interval.high, interval.n) == (8.5, 4.0, 13.0, 16)
+    coverage = 1 - 2 * stats.binom.cdf(3, 16, 0.5)
+    assert coverage >= 0.95 and 1 - 2 * stats.binom.cdf(4, 16, 0.5) < 0.95
+    assert median_interval(np.arange(6.0)).format(".1f") == "2.5 [0.0, 5.0]"
+    assert median_interval(np.arange(5.0)).format(".1f") == "2.0"  # too few for an interval
+    with pytest.raises(ValueError, match="empty"):
+        median_interval([])
