@@ -68,8 +68,7 @@ class _Layer:
 
     def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`v`, `g` and the per-unit norms of `v`, as float32 NumPy arrays."""
-        v = np.asarray(keras.ops.convert_to_numpy(self.v.value), dtype=np.float32)
-        g = np.asarray(keras.ops.convert_to_numpy(self.g.value), dtype=np.float32)
+        v, g = _to_numpy(self.v), _to_numpy(self.g)
         return v, g, _unit_norms(v, self.unit_axis)
 
     def weights(self) -> np.ndarray:
@@ -215,6 +214,16 @@ def _unit_axis(layer, v: keras.Variable) -> int:
         f"Cannot tell which axis of `{layer.name}`'s kernel holds its output units. "
         f"Received: kernel shape {tuple(kernel.shape)}"
     )
+
+
+def _to_numpy(variable: keras.Variable) -> np.ndarray:
+    """The variable's value as a float32 NumPy array, read the cheapest way the backend has."""
+    value = variable.value
+    if keras.backend.backend() == "tensorflow":
+        # `convert_to_numpy` goes through `__array__`, which for a TensorFlow variable first
+        # fails with NumPy 2's `copy` keyword and warns, on every read; `.numpy()` does not.
+        value = value.numpy()
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float32)
 
 
 def _norm(values: np.ndarray) -> float:
