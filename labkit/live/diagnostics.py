@@ -23,6 +23,7 @@ them back (`jax_state_sync`, the trainer's own hook for callbacks).
 from __future__ import annotations
 
 import math
+import re
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from labkit._checks import check_int
 from labkit._keras_compat import flatten_layers
 from labkit.live.figure import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
 
-__all__ = ["WeightNormProbe", "series_name", "DEFAULT_EVERY"]
+__all__ = ["WeightNormProbe", "series_name", "stable_names", "DEFAULT_EVERY"]
 
 # Optimizer steps between two measurements, by default: each costs two reads of every `v` and
 # `g` from the backend (one on the step before, for the effective step), 1.5-2 ms for the
@@ -193,13 +194,54 @@ def _probe_layers(model: keras.Model, axes: weakref.WeakKeyDictionary) -> Iterat
     """The model's built weight-normalized layers; `axes` caches their unit axes."""
     from labkit.weightnorm import WeightNormalization
 
-    for layer in flatten_layers(model, include_self=False):
-        if isinstance(layer, WeightNormalization) and layer.built:
-            owner = getattr(layer.layer, "cell", layer.layer)  # recurrent layers: their cell
-            v = getattr(owner, layer.kernels[0])
-            if layer not in axes:
-                axes[layer] = _unit_axis(layer, v)
-            yield _Layer(layer.layer.name, v, layer.g, axes[layer])
+    wrappers = [
+        layer
+        for layer in flatten_layers(model, include_self=False)
+        if isinstance(layer, WeightNormalization) and layer.built
+    ]
+    names = stable_names([wrapper.layer for wrapper in wrappers])
+    for layer, name in zip(wrappers, names):
+        owner = getattr(layer.layer, "cell", layer.layer)  # recurrent layers: their cell
+        v = getattr(owner, layer.kernels[0])
+        if layer not in axes:
+            axes[layer] = _unit_axis(layer, v)
+        yield _Layer(name, v, layer.g, axes[layer])
+
+
+def stable_names(layers: list[keras.layers.Layer]) -> list[str]:
+    """The layers' names, with the numbers Keras appends to automatic names counted afresh.
+
+    Keras numbers automatic names across the whole process (`conv2d`, then `conv2d_1`, ...),
+    so the same model built second is `conv2d_2`; the diagnostics' series and columns would
+    then differ between runs. An automatic name (its class's, plus `_N`) is replaced by the
+    name the layer would get in a model built first: the class's name, numbered by its place
+    among the layers of that class here. Names given by hand are kept (and all the names are,
+    should a renamed layer then share its name with one of those).
+
+    Example:
+
+    >>> stable_names([keras.layers.Dense(2), keras.layers.Dense(2, name="head")])
+    ['dense', 'head']
+    """
+    seen: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        base = _snake_case(type(layer).__name__)
+        if re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            names.append(f"{base}_{count}" if count else base)
+        else:
+            names.append(layer.name)
+    if len(set(names)) < len(names):  # a name given by hand is another's automatic name
+        return [layer.name for layer in layers]
+    return names
+
+
+def _snake_case(name: str) -> str:
+    """`Conv2DTranspose` → `conv2d_transpose`, as Keras names layers."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _unit_axis(layer, v: keras.Variable) -> int:
