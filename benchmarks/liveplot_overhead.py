@@ -46,7 +46,7 @@ intervals, and last `liveplot_overhead_ratio=X`: the worst LivePlot arm's median
 
 Usage:
 
-    python benchmarks/liveplot_overhead.py                 # random images, about 12 minutes
+    python benchmarks/liveplot_overhead.py                 # random images, about 5 minutes
     python benchmarks/liveplot_overhead.py --data cifar10  # offline CIFAR-10 subset
     python benchmarks/liveplot_overhead.py --arms view,diagnostics --rounds 6
 """
