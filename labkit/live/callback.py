@@ -359,8 +359,7 @@ class LivePlot(keras.callbacks.Callback):
             self._draw_if_due(force=self.update_interval < math.inf)
         if self.probe is not None and logs is not None:
             # Keras passes this dict on to the callbacks after this one and to `History`.
-            step = self.history.runs[self._run].step
-            logs.update(self.probe.epoch_summary(step))
+            logs.update(self.probe.epoch_summary(self._steps))
 
     def on_train_end(self, logs=None):
         with self.lock:

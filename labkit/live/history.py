@@ -244,15 +244,14 @@ class MetricHistory:
         """
         run = self.runs[name]
         run.epoch, run.batches_done = epoch, batch + 1
-        run.step = step = run.step + 1
+        run.step += 1
         x = epoch + (batch + 1) / run.steps if run.steps else float(epoch)
-        seconds = (time.monotonic() if at is None else at) - run.started
-        series = run.series
+        seconds = run.elapsed if at is None else at - run.started
         for metric in self.metrics:
             value = logs.get(metric)
             if value is not None:
-                series[metric].append(x, float(value), step, seconds)
-        self._version = next(_VERSIONS)
+                run.series[metric].append(x, float(value), run.step, seconds)
+        self._touch()
         return x
 
     def add_epoch(self, name: str, epoch: int, logs: Mapping[str, float]) -> float:
