@@ -290,7 +290,7 @@ def trial_of(pruner=None):
 
 
 def completed(run):
-    return sweep.RunRecord(run.run_id, run.params, status=sweep.COMPLETED)
+    return sweep.NotebookRecord(run.run_id, run.params, status=sweep.COMPLETED)
 
 
 def test_an_epoch_is_reported_once_every_seed_reached_it_as_their_mean(tmp_path):
@@ -326,7 +326,7 @@ def test_a_pruned_trial_stops_every_run_and_marks_what_they_wrote(tmp_path):
     assert stop == sweep.Stop(sweep.PRUNED, "Pruned at epoch 1: val_accuracy=0.25.")
     assert trial_runs.watch(0)(first) == stop
     for index, run_dir in enumerate((first, second)):
-        record = sweep.RunRecord("run", {}, status=sweep.PRUNED, error=stop.error)
+        record = sweep.NotebookRecord("run", {}, status=sweep.PRUNED, error=stop.error)
         trial_runs.end_run(index, record, run_dir)
     assert trial_runs.outcome().state == TrialState.PRUNED
     metrics = json.loads((first / "model" / "metrics.json").read_text())
@@ -340,7 +340,7 @@ def test_a_failed_run_fails_its_trial_with_its_error(tmp_path):
     write_metrics(first, [0.5], status="completed")
 
     trial_runs.end_run(0, completed(trial_runs.runs[0]), first)
-    failed = sweep.RunRecord("seed=1", {}, status=sweep.FAILED, error="RuntimeError: boom")
+    failed = sweep.NotebookRecord("seed=1", {}, status=sweep.FAILED, error="RuntimeError: boom")
     trial_runs.end_run(1, failed, second)
 
     outcome = trial_runs.outcome()
@@ -364,8 +364,8 @@ def test_an_objective_the_notebook_does_not_record_stops_the_search(tmp_path):
         "Invalid value for `objective`: expected one of 'val_accuracy', 'val_loss', the metrics "
         "the notebook records. Received: `objective='val_acc'`"
     )
-    trial_runs.end_run(0, sweep.RunRecord("seed=0", {}, status=sweep.FAILED), run_dir)
-    trial_runs.end_run(1, sweep.RunRecord("seed=1", {}, status=sweep.FAILED), tmp_path / "x")
+    trial_runs.end_run(0, sweep.NotebookRecord("seed=0", {}, status=sweep.FAILED), run_dir)
+    trial_runs.end_run(1, sweep.NotebookRecord("seed=1", {}, status=sweep.FAILED), tmp_path / "x")
     assert trial_runs.outcome().fatal
 
 

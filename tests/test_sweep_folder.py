@@ -11,8 +11,8 @@ from labkit.sweep import (
     FAILED,
     RECORD_FILE,
     SUMMARY_FILE,
+    NotebookRecord,
     Run,
-    RunRecord,
     RunsFolder,
     params_digest,
     read_record,
@@ -82,7 +82,7 @@ def test_an_unreadable_record_stops_the_sweep_naming_it(tmp_path):
 def test_summary_lists_every_run_in_the_folder_this_sweeps_first(tmp_path):
     old_record(tmp_path / "b-earlier", {"epochs": 2})
     old_record(tmp_path / "a-earlier", {"epochs": 3}, status=FAILED)
-    this_sweep = [RunRecord("c-now", {"epochs": 1}, status=COMPLETED, duration_s=1.0)]
+    this_sweep = [NotebookRecord("c-now", {"epochs": 1}, status=COMPLETED, duration_s=1.0)]
 
     with RunsFolder(tmp_path) as folder:
         folder.write_summary(this_sweep)
@@ -96,7 +96,7 @@ def test_summary_lists_every_run_in_the_folder_this_sweeps_first(tmp_path):
 
 
 def test_record_round_trips_and_reads_old_records(tmp_path):
-    record = RunRecord("seed=0-1", {"seed": 0}, status=FAILED, error="RuntimeError: no")
+    record = NotebookRecord("seed=0-1", {"seed": 0}, status=FAILED, error="RuntimeError: no")
     (tmp_path / "new").mkdir()
     write_record(tmp_path / "new", record)
     old_record(tmp_path / "old", {"seed": 1})

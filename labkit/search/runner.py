@@ -34,7 +34,7 @@ from labkit.search.trial import ObjectiveError, Outcome, TrialRuns
 from labkit.sweep import (
     FAILED,
     Executor,
-    RunRecord,
+    NotebookRecord,
     RunsFolder,
     check_jobs,
     check_runs_dir,
@@ -215,16 +215,18 @@ class _Search:
             interrupt_trial(self.study, trial_runs.trial)
         self._active.clear()
 
-    def records(self) -> list[RunRecord]:
+    def records(self) -> list[NotebookRecord]:
         """The records of this session's runs, for `runs.csv`."""
-        return [self.folder.record(run) or RunRecord(run.run_id, run.params) for run in self._runs]
+        return [
+            self.folder.record(run) or NotebookRecord(run.run_id, run.params) for run in self._runs
+        ]
 
 
-def _record(future: concurrent.futures.Future, run) -> RunRecord:
+def _record(future: concurrent.futures.Future, run) -> NotebookRecord:
     """A run's record; an executor that failed to run it gives a failed record."""
     try:
         return future.result()
     except Exception as error:
-        return RunRecord(
+        return NotebookRecord(
             run.run_id, run.params, status=FAILED, error=f"{type(error).__name__}: {error}"
         )

@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from labkit._checks import quoted
 from labkit.results import METRICS_FILE, ResultFileError, read_record
-from labkit.sweep import COMPLETED, FAILED, INTERRUPTED, PRUNED, Run, RunRecord, Stop, Watch
+from labkit.sweep import COMPLETED, FAILED, INTERRUPTED, PRUNED, NotebookRecord, Run, Stop, Watch
 
 __all__ = ["ObjectiveError", "Outcome", "TrialRuns", "mark_stopped", "objective_curve"]
 
@@ -119,7 +119,7 @@ class TrialRuns:
         self.trial = trial
         self.runs = runs
         self.objective = objective
-        self.records: list[RunRecord | None] = [None] * len(runs)
+        self.records: list[NotebookRecord | None] = [None] * len(runs)
         self.stop: Stop | None = None
         self._curves: list[list[float]] = [[] for _ in runs]
         self._reported = 0
@@ -181,7 +181,7 @@ class TrialRuns:
                 step, value = last
                 self.stop = Stop(PRUNED, f"Pruned at epoch {step}: {self.objective}={value:.4g}.")
 
-    def end_run(self, index: int, record: RunRecord, run_dir: Path) -> None:
+    def end_run(self, index: int, record: NotebookRecord, run_dir: Path) -> None:
         """Records how run `index` ended and takes its last values from `run_dir`.
 
         Example:

@@ -22,7 +22,7 @@ The package's modules, in the order a batch uses them (a search reuses all but `
 
     parameters    a notebook's parameter types; values parsed to them
     planning      grids checked and expanded into `Run`s; run ids; seeds
-    records       `RunRecord` and its statuses; `run.json` and `runs.csv`
+    records       `NotebookRecord` and its statuses; `run.json` and `runs.csv`
     lock          `RunsFolderLock`: one batch per runs folder
     folder        `RunsFolder`: the lock, runs found by parameters, the summary
     interrupts    SIGTERM and SIGHUP stop a batch like Ctrl-C
@@ -77,7 +77,7 @@ from labkit.sweep.records import (
     STATUSES,
     SUMMARY_FILE,
     TIMED_OUT,
-    RunRecord,
+    NotebookRecord,
     read_record,
     read_records,
     write_record,
@@ -114,7 +114,7 @@ __all__ = [
     "PapermillTask",
     "ProcessGroup",
     "Run",
-    "RunRecord",
+    "NotebookRecord",
     "RunsFolder",
     "RunsFolderBusyError",
     "RunsFolderLock",

@@ -36,7 +36,7 @@ from labkit.sweep.execution import (
 )
 from labkit.sweep.executor import Executor
 from labkit.sweep.planning import Run
-from labkit.sweep.records import FAILED, RECORD_FILE, RunRecord, read_record, write_record
+from labkit.sweep.records import FAILED, RECORD_FILE, NotebookRecord, read_record, write_record
 
 __all__ = ["WATCH_KEY", "DaskExecutor", "execute_on_worker"]
 
@@ -82,8 +82,10 @@ class DaskExecutor(Executor):
         self._closing = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def submit(self, run: Run, watch: Watch | None = None) -> concurrent.futures.Future[RunRecord]:
-        result: concurrent.futures.Future[RunRecord] = concurrent.futures.Future()
+    def submit(
+        self, run: Run, watch: Watch | None = None
+    ) -> concurrent.futures.Future[NotebookRecord]:
+        result: concurrent.futures.Future[NotebookRecord] = concurrent.futures.Future()
         relay = None
         if watch is not None:
             relay = [WATCH_KEY, self._token, run.run_id]
@@ -240,7 +242,7 @@ def _write_files(run_dir: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(files[name])
 
 
-def _write_back(future: Any, run_dir: Path, run: Run) -> RunRecord:
+def _write_back(future: Any, run_dir: Path, run: Run) -> NotebookRecord:
     """Writes a finished Dask run's files into `run_dir`, its record last, and returns it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if future.status != "finished":
@@ -248,7 +250,7 @@ def _write_back(future: Any, run_dir: Path, run: Run) -> RunRecord:
         error = (
             f"{type(exception).__name__}: {exception}" if exception else "Cancelled on the cluster."
         )
-        record = RunRecord(run.run_id, run.params, status=FAILED, error=error)
+        record = NotebookRecord(run.run_id, run.params, status=FAILED, error=error)
         write_record(run_dir, record)
         return record
     _write_files(run_dir, future.result())

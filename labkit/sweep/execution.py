@@ -41,7 +41,7 @@ from labkit.sweep.records import (
     INTERRUPTED,
     RUNNING,
     TIMED_OUT,
-    RunRecord,
+    NotebookRecord,
     write_record,
 )
 
@@ -214,7 +214,7 @@ def execute_run(
     threads: int,
     processes: ProcessGroup,
     watch: Watch | None = None,
-) -> RunRecord:
+) -> NotebookRecord:
     """Executes `task`'s notebook with `run`'s parameters into `run_dir`; returns its record.
 
     The record is written as `running` first and again when the run ends. The notebook's
@@ -224,7 +224,7 @@ def execute_run(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     notebook = task.notebook
-    record = RunRecord(
+    record = NotebookRecord(
         run_id=run_dir.name,
         params=run.params,
         status=RUNNING,

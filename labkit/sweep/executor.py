@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from labkit.sweep.execution import Watch
 from labkit.sweep.planning import Run
-from labkit.sweep.records import RunRecord
+from labkit.sweep.records import NotebookRecord
 
 __all__ = ["Executor"]
 
@@ -31,7 +31,9 @@ class Executor(abc.ABC):
     """
 
     @abc.abstractmethod
-    def submit(self, run: Run, watch: Watch | None = None) -> concurrent.futures.Future[RunRecord]:
+    def submit(
+        self, run: Run, watch: Watch | None = None
+    ) -> concurrent.futures.Future[NotebookRecord]:
         """Starts `run` (or queues it) and returns a future of its record.
 
         `watch`, when given, is called with the run's folder in the runs folder before the run
@@ -47,7 +49,7 @@ class Executor(abc.ABC):
     def close(self) -> None:
         """Waits for the submitted runs and releases what the executor holds."""
 
-    def run_all(self, runs: Iterable[Run]) -> Iterator[RunRecord]:
+    def run_all(self, runs: Iterable[Run]) -> Iterator[NotebookRecord]:
         """Submits every run and yields their records in the order they end.
 
         Example:

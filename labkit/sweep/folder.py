@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labkit.sweep.lock import RunsFolderLock
 from labkit.sweep.planning import Run, params_digest
-from labkit.sweep.records import COMPLETED, RunRecord, read_record, read_records, write_summary
+from labkit.sweep.records import COMPLETED, NotebookRecord, read_record, read_records, write_summary
 
 __all__ = ["RunsFolder"]
 
@@ -78,7 +78,7 @@ class RunsFolder:
         name = self._folders.get(params_digest(run.params), run.run_id)
         return Run(name, run.params)
 
-    def record(self, run: Run) -> RunRecord | None:
+    def record(self, run: Run) -> NotebookRecord | None:
         """The run's record, or None if it has none (`ValueError` if it cannot be read)."""
         return read_record(self.path / run.run_id)
 
@@ -102,7 +102,7 @@ class RunsFolder:
             raise ValueError(f"A completed run is never removed. Received: `{run.run_id}`")
         shutil.rmtree(self.path / run.run_id, ignore_errors=True)
 
-    def write_summary(self, records: Iterable[RunRecord]) -> Path:
+    def write_summary(self, records: Iterable[NotebookRecord]) -> Path:
         """Writes `runs.csv`: `records` first, then every other run in the folder by name.
 
         Example:

@@ -20,7 +20,7 @@ from labkit.sweep.execution import (
 )
 from labkit.sweep.executor import Executor
 from labkit.sweep.planning import Run
-from labkit.sweep.records import RunRecord
+from labkit.sweep.records import NotebookRecord
 
 __all__ = ["LocalExecutor"]
 
@@ -47,7 +47,9 @@ class LocalExecutor(Executor):
             max_workers=jobs, thread_name_prefix="labkit-sweep"
         )
 
-    def submit(self, run: Run, watch: Watch | None = None) -> concurrent.futures.Future[RunRecord]:
+    def submit(
+        self, run: Run, watch: Watch | None = None
+    ) -> concurrent.futures.Future[NotebookRecord]:
         return self._pool.submit(
             execute_run,
             self.task,

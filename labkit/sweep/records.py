@@ -35,7 +35,7 @@ __all__ = [
     "STATUSES",
     "SUMMARY_FILE",
     "TIMED_OUT",
-    "RunRecord",
+    "NotebookRecord",
     "read_record",
     "read_records",
     "write_record",
@@ -56,12 +56,12 @@ STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED, PRUNED)
 
 
 @dataclasses.dataclass
-class RunRecord:
-    """What happened to one run: its parameters, status, error and timing.
+class NotebookRecord:
+    """What happened to one notebook run (its `run.json`): parameters, status, error, timing.
 
     Example:
 
-    >>> RunRecord("seed=0-843f5ee4", {"seed": 0}).status
+    >>> NotebookRecord("seed=0-843f5ee4", {"seed": 0}).status
     'pending'
     """
 
@@ -79,18 +79,18 @@ class RunRecord:
 
         Example:
 
-        >>> RunRecord("seed=0-843f5ee4", {"seed": 0}).to_json()["status"]
+        >>> NotebookRecord("seed=0-843f5ee4", {"seed": 0}).to_json()["status"]
         'pending'
         """
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, values: Mapping[str, Any]) -> RunRecord:
+    def from_json(cls, values: Mapping[str, Any]) -> NotebookRecord:
         """Makes a record from `to_json`'s values; keys it does not know are ignored.
 
         Example:
 
-        >>> RunRecord.from_json({"run_id": "seed=0-843f5ee4", "params": {"seed": 0}}).status
+        >>> NotebookRecord.from_json({"run_id": "seed=0-843f5ee4", "params": {"seed": 0}}).status
         'pending'
         """
         if not isinstance(values, Mapping) or not {"run_id", "params"} <= set(values):
@@ -99,18 +99,18 @@ class RunRecord:
         return cls(**{name: value for name, value in values.items() if name in fields})
 
 
-def write_record(run_dir: str | os.PathLike, record: RunRecord) -> None:
+def write_record(run_dir: str | os.PathLike, record: NotebookRecord) -> None:
     """Writes `record` to `run_dir/run.json` atomically.
 
     Example:
 
-    >>> write_record("runs/sweep/seed=0-843f5ee4", RunRecord("seed=0-843f5ee4", {"seed": 0}))
+    >>> write_record("runs/sweep/seed=0-843f5ee4", NotebookRecord("seed=0-843f5ee4", {"seed": 0}))
     """
     text = json.dumps(record.to_json(), indent=2, default=str)
     atomic_write(Path(run_dir) / RECORD_FILE, text + "\n")
 
 
-def read_record(run_dir: str | os.PathLike) -> RunRecord | None:
+def read_record(run_dir: str | os.PathLike) -> NotebookRecord | None:
     """Returns a run folder's record, or None if it has none.
 
     A `run.json` that cannot be read raises `ValueError` naming it.
@@ -124,12 +124,12 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord | None:
     if not path.is_file():
         return None
     try:
-        return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return NotebookRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as error:
         raise ValueError(f"Unreadable run record {path}: {error}") from None
 
 
-def read_records(out_dir: str | os.PathLike) -> list[RunRecord]:
+def read_records(out_dir: str | os.PathLike) -> list[NotebookRecord]:
     """Returns the records of every run folder in `out_dir`, by folder name.
 
     Unreadable records are skipped with a warning that names them.
@@ -150,7 +150,7 @@ def read_records(out_dir: str | os.PathLike) -> list[RunRecord]:
     return records
 
 
-def write_summary(out_dir: str | os.PathLike, records: Iterable[RunRecord]) -> Path:
+def write_summary(out_dir: str | os.PathLike, records: Iterable[NotebookRecord]) -> Path:
     """Writes `runs.csv`: one row per run with its id, status, duration, error and parameters.
 
     Example:

@@ -28,7 +28,7 @@ from labkit.sweep.interrupts import interrupt_on_signals
 from labkit.sweep.local import LocalExecutor
 from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER, existing_notebook, notebook_parameters
 from labkit.sweep.planning import Run
-from labkit.sweep.records import COMPLETED, RunRecord
+from labkit.sweep.records import COMPLETED, NotebookRecord
 
 __all__ = [
     "check_jobs",
@@ -147,7 +147,7 @@ def run_sweep(
     kernel_name: str | None = None,
     scheduler: str | None = None,
     progress: bool = True,
-) -> list[RunRecord]:
+) -> list[NotebookRecord]:
     """Executes every run not yet completed, `jobs` at a time, and returns all runs' records.
 
     Each run is its own papermill process and kernel, ended after `timeout` seconds; with N runs
@@ -191,7 +191,7 @@ def run_sweep(
                         if record.status != COMPLETED:
                             bar.write(f"{record.run_id}: {record.status}: {record.error}", stream)
         finally:
-            records = [folder.record(run) or RunRecord(run.run_id, run.params) for run in runs]
+            records = [folder.record(run) or NotebookRecord(run.run_id, run.params) for run in runs]
             folder.write_summary(records)
             bar.close()
     return records
