@@ -40,8 +40,10 @@ from labkit.sweep import (
     check_runs_dir,
     interrupt_on_signals,
     make_executor,
+    notebook_defaults,
     notebook_task,
     progress_bar,
+    write_summary_after,
 )
 
 __all__ = ["describe_trial", "run_search"]
@@ -92,24 +94,29 @@ def run_search(
     """
     check_int("trials", trials, minimum=1)
     check_jobs(jobs)
-    task = notebook_task(plan.notebook, kernel_name=kernel_name, timeout=timeout)
+    task = notebook_task(
+        plan.notebook, kernel_name=kernel_name, timeout=timeout, local=not scheduler
+    )
     out_dir = check_runs_dir(out_dir)
     jobs = jobs or os.cpu_count() or 1
-    with interrupt_on_signals(), RunsFolder(out_dir) as folder:
+    folder = RunsFolder(out_dir, notebook_defaults(task.notebook), kind="search")
+    with interrupt_on_signals(), folder:
         study = open_study(out_dir, plan, sampler=sampler, pruner=pruner, trials=trials)
         requeue_unfinished(study)
         total = min(trials, grid_size(plan)) if sampler == "grid" else trials
         search = _Search(study, plan, folder, total)
         bar, stream = progress_bar(total, min(search.finished, total), "search", "trial", progress)
+        finished = False
         try:
             with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
                 search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+            finished = True
         except BaseException:
             search.interrupt()
             raise
         finally:
-            folder.write_summary(search.records())
             bar.close()
+            write_summary_after(folder, search.records(), finished)
     return study
 
 
@@ -154,6 +161,7 @@ class _Search:
         self._active: list[TrialRuns] = []
         self._futures: dict[concurrent.futures.Future, tuple[TrialRuns, int]] = {}
         self._runs: list = []
+        self._ended: dict[str, NotebookRecord] = {}  # records of the runs executed, by run id
 
     def run(self, executor: Executor, jobs: int, on_told) -> None:
         """Keeps `jobs` runs busy with new trials until `total` have finished."""
@@ -167,9 +175,9 @@ class _Search:
             )
             for future in done:
                 trial_runs, index = self._futures.pop(future)
-                trial_runs.end_run(
-                    index, _record(future, trial_runs.runs[index]), self._dir(trial_runs, index)
-                )
+                record = _record(future, trial_runs.runs[index])
+                self._ended[record.run_id] = record
+                trial_runs.end_run(index, record, self._dir(trial_runs, index))
             for trial_runs in [t for t in self._active if t.ended]:
                 self._tell(trial_runs, on_told)
 
@@ -216,10 +224,12 @@ class _Search:
         self._active.clear()
 
     def records(self) -> list[NotebookRecord]:
-        """The records of this session's runs, for `runs.csv`."""
-        return [
-            self.folder.record(run) or NotebookRecord(run.run_id, run.params) for run in self._runs
-        ]
+        """The records of this session's runs, for `runs.csv` (even those the disk refused)."""
+        records = []
+        for run in self._runs:
+            record = self._ended.get(run.run_id) or self.folder.record(run)
+            records.append(record or NotebookRecord(run.run_id, run.params))
+        return records
 
 
 def _record(future: concurrent.futures.Future, run) -> NotebookRecord:

@@ -18,7 +18,13 @@ from typing import Any
 
 import papermill
 
-__all__ = ["OUTPUT_DIR_PARAMETER", "existing_notebook", "notebook_parameters", "parse_value"]
+__all__ = [
+    "OUTPUT_DIR_PARAMETER",
+    "existing_notebook",
+    "notebook_defaults",
+    "notebook_parameters",
+    "parse_value",
+]
 
 # The parameter a batch run sets to each run's own folder, when the notebook has it.
 OUTPUT_DIR_PARAMETER = "output_dir"
@@ -59,6 +65,28 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, str | None]:
     """
     inferred = papermill.inspect_notebook(str(existing_notebook(notebook)))
     return {name: _parameter_type(parameter) for name, parameter in inferred.items()}
+
+
+def notebook_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Returns the default value of each of a notebook's parameters, typed as `parse_value` types
+    a value given for it; defaults that are not literals, and `output_dir`, are left out.
+
+    Example:
+
+    >>> notebook_defaults("notebooks/weight_norm.ipynb")["epochs"]
+    10
+    """
+    inferred = papermill.inspect_notebook(str(existing_notebook(notebook)))
+    defaults = {}
+    for name, parameter in inferred.items():
+        if name == OUTPUT_DIR_PARAMETER:
+            continue
+        try:
+            value = ast.literal_eval(parameter["default"])
+            defaults[name] = parse_value(name, value, _parameter_type(parameter))
+        except (ValueError, SyntaxError, TypeError):
+            continue
+    return defaults
 
 
 def _parameter_type(parameter: Mapping[str, str]) -> str | None:
