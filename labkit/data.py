@@ -2,8 +2,10 @@
 
 `load_dataset` goes through Keras' own download (`keras.datasets`) and, for CIFAR-10, can
 read an offline copy instead: a tar.gz of JPEG files laid out as
-`cifar10-jpeg/{train,test}/{class}/NNNN.jpg`. The offline copy is decoded once and cached
-as arrays.
+`cifar10-jpeg/{train,test}/{class}/NNNN.jpg` (macOS metadata, such as the `._*` AppleDouble
+files and `__MACOSX/` of an archive repacked on a Mac, is ignored). The offline copy is decoded
+once and cached as arrays. `check_archive` checks the archive a run would read before any data
+loads.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit._checks import check_int, is_int, quoted
+from labkit._checks import check, check_int, is_int, quoted
 from labkit._io import atomic_file, process_exists, remove_stale_temporaries
 
 __all__ = [
+    "check_archive",
     "Dataset",
     "DatasetError",
     "DatasetCacheWarning",
@@ -224,10 +227,45 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
 
 
-def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
+def check_archive(archive: str | os.PathLike | None, dataset: str = "cifar10") -> None:
+    """Checks the offline archive that `load_dataset(dataset, archive=archive)` would read, before
+    any data loads: `archive`, else `$LABKIT_CIFAR10_ARCHIVE`, must name a readable file.
+
+    Raises:
+        ValueError: one line naming `archive` (or the environment variable) and the problem.
+
+    Example:
+
+    >>> check_archive("/data/cifar10")  # a folder
+    Traceback (most recent call last):
+    ValueError: Invalid value for `archive`: expected the path of an offline CIFAR-10 archive ...
+    """
+    if dataset != "cifar10":
+        return  # only CIFAR-10 reads an archive
+    for name, value in (("archive", archive), (ARCHIVE_ENV, os.environ.get(ARCHIVE_ENV))):
+        if value:
+            problem = _archive_problem(Path(value))
+            expected = f"the path of an offline CIFAR-10 archive file (this one {problem})"
+            check(name, str(value), problem is None, expected)
+            return
+
+
+def _archive_problem(path: Path) -> str | None:
+    """What keeps `path` from being read as an archive, or None."""
+    if path.is_dir():
+        return "is a folder, not a file"
     if not path.is_file():
+        return "was not found"
+    if not os.access(path, os.R_OK):
+        return "cannot be read"
+    return None
+
+
+def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
+    problem = _archive_problem(path)
+    if problem:
         raise DatasetError(
-            f"Offline CIFAR-10 archive not found: {path}. Pass `archive=` the path of "
+            f"The offline CIFAR-10 archive {path} {problem}. Pass `archive=` the path of "
             f"cifar10-jpeg-q75.tar.gz, or set {ARCHIVE_ENV} to it (unset it to download "
             f"through Keras)."
         )
@@ -265,7 +303,8 @@ def _read_cache(cached: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None
     if not cached.is_file():
         return None
     try:
-        with np.load(cached) as arrays:
+        # The file is opened here so that it is closed even when NumPy refuses it.
+        with cached.open("rb") as file, np.load(file) as arrays:
             splits = {split: (arrays[f"x_{split}"], arrays[f"y_{split}"]) for split in SPLITS}
         for split, (images, labels) in splits.items():
             if images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
@@ -311,6 +350,8 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 parts = Path(member.name).parts
                 if not member.isfile() or len(parts) != 4 or not parts[3].endswith(".jpg"):
                     continue
+                if _is_macos_metadata(parts):
+                    continue
                 _, split, class_name, filename = parts
                 if split not in images or class_name not in CIFAR10_CLASSES:
                     raise DatasetError(
@@ -347,6 +388,12 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             )
         splits[split] = (np.stack([pixels for _, _, pixels in entries]), labels)
     return splits
+
+
+def _is_macos_metadata(parts: tuple[str, ...]) -> bool:
+    """Whether an archive member is what macOS adds when it packs files: `._*` AppleDouble
+    files (resource forks, extended attributes), `__MACOSX/`, `.DS_Store`."""
+    return any(part.startswith("._") or part in ("__MACOSX", ".DS_Store") for part in parts)
 
 
 def _sha256(path: Path) -> str:
