@@ -42,6 +42,7 @@ def _order_seen_in_training(seed: int, epochs: int = EPOCHS) -> np.ndarray:
     return np.array(seen).reshape(epochs, EXAMPLES)
 
 
+@pytest.mark.slow
 def test_every_epoch_draws_a_fresh_permutation():
     order = _order_seen_in_training(seed=0)
     for epoch in range(EPOCHS):
@@ -51,6 +52,7 @@ def test_every_epoch_draws_a_fresh_permutation():
             assert not np.array_equal(order[a], order[b]), f"epochs {a} and {b} repeat"
 
 
+@pytest.mark.slow
 def test_the_order_is_the_documented_seeded_permutation():
     # default_rng([seed, epoch]) is backend-free, so all backends train on this same sequence.
     order = _order_seen_in_training(seed=3)
@@ -60,6 +62,7 @@ def test_the_order_is_the_documented_seeded_permutation():
     np.testing.assert_array_equal(batches.permutation(2), expected[2])
 
 
+@pytest.mark.slow
 def test_same_seed_same_sequence_other_seed_other_sequence():
     first = _order_seen_in_training(seed=1)
     np.testing.assert_array_equal(first, _order_seen_in_training(seed=1))
@@ -84,6 +87,7 @@ def test_rejects_mismatched_or_empty_arrays(x, y, message):
         ShuffledBatches(x, y, batch_size=2, seed=0)
 
 
+@pytest.mark.slow
 def test_the_dataset_itself_serves_the_same_order_without_fit_arguments():
     # The PyDataset form (used directly on JAX and PyTorch), here on whatever backend runs.
     keras.utils.set_random_seed(0)
@@ -106,6 +110,7 @@ def _tiny_dataset():
     return Dataset("cifar10", images[:64], labels[:64], images[64:], labels[64:], CIFAR10_CLASSES)
 
 
+@pytest.mark.slow
 def test_run_experiment_trains_on_shuffled_batches(monkeypatch):
     from labkit.experiment import run_experiment
 
@@ -122,6 +127,7 @@ def test_run_experiment_trains_on_shuffled_batches(monkeypatch):
     assert result.epochs_completed == 2 and result.status == "completed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("init_style", "examples"), [("tfa", 16), ("paper", 64)])
 def test_data_init_sees_the_first_batch_in_tfa_style(monkeypatch, init_style, examples):
     import labkit.weightnorm

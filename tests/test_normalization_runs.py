@@ -121,6 +121,7 @@ def test_notebook_normalization_conflicts_fail_in_one_line(values, message):
 # --- training ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("seeded")
 def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10, tmp_path):
     params = ExperimentParams(

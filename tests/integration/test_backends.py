@@ -27,6 +27,7 @@ MODULES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_weightnorm_module_passes_on_backend(backend):
     if importlib.util.find_spec(backend) is None:
