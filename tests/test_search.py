@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from labkit import cli, search, sweep
 from labkit.results import RunRecord
 from labkit.search import report as search_report
+from labkit.search import runner as search_runner
 from labkit.search.space import Dimension, parse_dimension
 from labkit.search.study import (
     count_finished,
@@ -266,6 +267,23 @@ def test_unfinished_trials_are_queued_again_and_do_not_count(tmp_path):
     retry = study.ask(plan.space)
     assert retry.params == left_running.params
     assert retry.user_attrs == {"retry_of": left_running.number}
+
+
+def test_a_journal_that_cannot_be_written_is_named_and_no_usage_error(tmp_path, monkeypatch):
+    plan = search.plan_search(FAKE_NOTEBOOK, {"epochs": [1, 2]}, objective="val_accuracy")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # as Optuna's journal append raises it
+
+    monkeypatch.setattr(search_runner._Search, "run", full_disk)
+
+    with pytest.raises(sweep.RecordWriteError) as error:
+        search.run_search(plan, tmp_path, trials=2, kernel_name="python3", progress=False)
+
+    assert str(error.value) == (
+        f"Could not write {tmp_path / search.JOURNAL_FILE}: No space left on device (errno 28)"
+    )
+    assert (tmp_path / sweep.SUMMARY_FILE).is_file()
 
 
 def test_a_grid_search_stops_at_the_end_of_its_grid(tmp_path):

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from labkit._checks import check_int
+from labkit.search.options import JOURNAL_FILE
 from labkit.search.planning import SearchPlan
 from labkit.search.study import (
     ERROR_ATTR,
@@ -35,6 +37,7 @@ from labkit.sweep import (
     FAILED,
     Executor,
     NotebookRecord,
+    RecordWriteError,
     RunsFolder,
     check_jobs,
     check_runs_dir,
@@ -85,6 +88,8 @@ def run_search(
         ValueError: bad options, a runs folder holding another search, or an objective the
             notebook does not record (found in the first run that records metrics).
         RunsFolderBusyError: another sweep or search is running in `out_dir`.
+        RecordWriteError: the study's journal or `runs.csv` could not be written (a full
+            disk), naming the file; a run whose folder cannot be written fails on its own.
 
     Example:
 
@@ -109,15 +114,31 @@ def run_search(
         finished = False
         try:
             with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
-                search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+                try:
+                    search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+                except OSError as error:
+                    journal = _journal_error(error, out_dir)
+                    if journal is None:
+                        raise
+                    raise journal from error
             finished = True
         except BaseException:
-            search.interrupt()
+            with contextlib.suppress(OSError):  # unfinished trials are then requeued next time
+                search.interrupt()
             raise
         finally:
             bar.close()
             write_summary_after(folder, search.records(), finished)
     return study
+
+
+def _journal_error(error: OSError, out_dir: Path) -> RecordWriteError | None:
+    """A file error while trials run comes from the journal, the one file written here (a full
+    disk): it is named as a `RecordWriteError`. A lost Dask scheduler stays what it is (None)."""
+    if isinstance(error, (ConnectionError, RecordWriteError)) or error.errno is None:
+        return None
+    path = error.filename or str(out_dir / JOURNAL_FILE)
+    return RecordWriteError(error.errno, error.strerror, path)
 
 
 def _progress(bar, stream: IO[str], trial: FrozenTrial, plan: SearchPlan) -> None:
