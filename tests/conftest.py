@@ -1,6 +1,6 @@
 """Shared test fixtures: quiet TensorFlow, seeded RNGs, a restorable Keras dtype policy, the
-offline CIFAR-10 copy, a small archive; children started as from a terminal; and a check that
-every test that trains a model is marked `slow`, so that `-m "not slow"` trains nothing."""
+offline CIFAR-10 copy, a small archive; and a check that every test that trains a model is
+marked `slow`, so that `-m "not slow"` trains nothing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import functools
 import io
 import os
 import random
-import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -169,53 +167,6 @@ def local_cluster():
         dashboard_address=None,
     ) as cluster:
         yield cluster
-
-
-def as_from_a_terminal() -> None:
-    """A `preexec_fn` that starts a child with SIGINT and SIGHUP at their defaults, as a command
-    typed at a terminal starts, however pytest itself was started: under `nohup`, or as a
-    background job of a non-interactive shell, both are ignored, and children inherit that.
-
-    Example: `subprocess.Popen(command, preexec_fn=as_from_a_terminal)`.
-    """
-    for number in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, signal.SIG_DFL)
-
-
-def process_is_running(pid: int) -> bool:
-    """Whether the process exists and is not a zombie (which runs nothing)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_for(condition, timeout: float = 90) -> None:
-    """Polls `condition` until it holds; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.1)
-
-
-def write_notebook(path: Path, parameters: str, code: str) -> Path:
-    """Writes a Python 3 notebook: a cell tagged `parameters`, then `code`."""
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [
-        nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(code),
-    ]
-    nbformat.write(notebook, path)
-    return path
 
 
 # --- `-m "not slow"` trains nothing ----------------------------------------------------------

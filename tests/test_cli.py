@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import as_from_a_terminal, process_is_running, wait_for
+from process_helpers import as_from_a_terminal, process_is_running, wait_for
 
 from labkit import cli, sweep
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import as_from_a_terminal, process_is_running, wait_for, write_notebook
+from process_helpers import as_from_a_terminal, process_is_running, wait_for, write_notebook
 
 from labkit import cli, search, sweep
 from labkit.live.export import image_export_problem

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_notebook
+from process_helpers import write_notebook
 
 from labkit import sweep
 from labkit.results import RunRecord

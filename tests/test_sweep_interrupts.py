@@ -82,7 +82,7 @@ def test_a_child_started_as_from_a_terminal_gets_the_stop_signals_back():
     code = (
         "import subprocess, sys\n"
         f"sys.path.insert(0, {str(REPO / 'tests')!r})\n"
-        "from conftest import as_from_a_terminal\n"
+        "from process_helpers import as_from_a_terminal\n"
         f"subprocess.run([sys.executable, '-c', {IGNORED!r}], preexec_fn=as_from_a_terminal)\n"
     )
     result = subprocess.run(

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import process_is_running, wait_for
+from process_helpers import process_is_running, wait_for
 
 from labkit.sweep import (
     LOCK_FILE,
