@@ -157,12 +157,11 @@ def test_a_pruned_trial_is_stopped_cleanly_and_keeps_its_partial_history(
     pruned = records(runs_dir)["sgd"]
     assert pruned.status == sweep.PRUNED
     assert pruned.error == "Pruned at epoch 1: val_accuracy=0.1667."
-    assert pruned.duration_s < 3 * 2  # stopped before its three epochs of 2 s
     pruned_dir = runs_dir / pruned.run_id
     metrics = json.loads((pruned_dir / "model" / "metrics.json").read_text())
     assert metrics["status"] == "stopped"
     assert metrics["history"]["val_accuracy"][0] == pytest.approx(1 / 6, abs=1e-6)
-    assert len(metrics["history"]["val_accuracy"]) < 3
+    assert len(metrics["history"]["val_accuracy"]) < 3  # stopped before its third epoch
     kernel = int((pruned_dir / "kernel.pid").read_text())
     wait_for(lambda: not process_is_running(kernel), timeout=30)
 
