@@ -2,7 +2,8 @@
 
 Keras 3 has no public way to read the active `StatelessScope`, to read a variable without
 autocasting it, or to walk every nested layer of a model, and `labkit.weightnorm` needs all
-three; TensorFlow none to ask whether it runs its oneDNN kernels, which `labkit.speed` needs. They live in `keras.src` (or behind an underscore), which any Keras release may
+three; TensorFlow has none to ask whether it runs its oneDNN kernels, which `labkit.speed`
+needs. They live in `keras.src` (or behind an underscore), which any Keras release may
 move, so labkit reaches them only through this module. Importing it fails at once, with
 one line naming the installed Keras version and the API that moved, and
 `tests/test_keras_compat.py` checks that each one still behaves as labkit expects.

@@ -73,10 +73,10 @@ def check_speed(jit_compile: Any, steps_per_execution: Any) -> None:
     Example:
 
     >>> check_speed("auto", 32)
-    >>> check_speed("yes", 1)
+    >>> check_speed("yes", 1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: Invalid value for `jit_compile`: expected 'auto', True or False. Received: `jit_compile='yes'`
+    ValueError: Invalid value for `jit_compile`: expected 'auto', True or False. Received: ...
     """
     ok = jit_compile == AUTO or isinstance(jit_compile, bool)
     check("jit_compile", jit_compile, ok, "'auto', True or False")
@@ -91,7 +91,9 @@ def check_speed(jit_compile: Any, steps_per_execution: Any) -> None:
         )
 
 
-def resolve_speed(jit_compile: Any = AUTO, steps_per_execution: Any = AUTO, steps: int = 0) -> Speed:
+def resolve_speed(
+    jit_compile: Any = AUTO, steps_per_execution: Any = AUTO, steps: int = 0
+) -> Speed:
     """The settings a run of `steps` optimizer steps compiles with; explicit values pass through.
 
     Args:
