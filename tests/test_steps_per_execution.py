@@ -88,7 +88,7 @@ def test_uint8_images_train_exactly_as_their_floats(pixels):
         CIFAR10_CLASSES,
     )
     spe = SPE if SEVERAL_STEPS else 1
-    params = _params(weight_norm=False, epochs=1, steps_per_execution=spe, jit_compile=False)
+    params = _params(weight_norm=False, epochs=1, steps_per_execution=spe)
     assert (
         run_experiment(params, data=pixels).history == run_experiment(params, data=floats).history
     )
