@@ -10,14 +10,21 @@ as validation data) for every seed in these arms, and writes one table:
 - `labkit weightnorm (tfa init)`: labkit's layer with `init_style="tfa"` (tfa's formula, on
   the first training batch);
 - `labkit weightnorm (paper init)`: `init_style="paper"` (Salimans & Kingma's, 512 examples);
-- `labkit weightnorm (no init)`: `data_init=False`.
+- `labkit weightnorm (no init)`: `data_init=False`;
+- `labkit regular (XLA)`, `labkit weightnorm (tfa init, XLA)` (only with `--arms`):
+  `jit_compile=True`, which `"auto"` picks where TensorFlow runs Eigen's CPU kernels.
+
+Every labkit arm runs `run_experiment` on its defaults otherwise (`jit_compile` and
+`steps_per_execution` `"auto"`, see `labkit.speed`), on uint8 images as the notebook loads them;
+the table says what each arm compiled with.
 
 Both stacks read the same images (written once to `OUT/data*.npz`) and run with the same thread
 settings, `--jobs` at a time. The table gives each arm's final and best validation accuracy as
 mean ± 95% Student t interval over seeds, and each labkit arm's difference from its tfa
 counterpart with a 95% Welch interval: "no difference shown" when that interval holds zero. A
 second table sets each WeightNorm arm against the regular ConvNet of its own stack.
-Runs already in `OUT` are reused, so an interrupted benchmark resumes.
+Runs already in `OUT` are reused, so an interrupted benchmark resumes. `--pin` puts each run
+on a core of its own; each record keeps its process CPU time beside its wall time.
 
     python benchmarks/reproduce_tutorial.py --seeds 0-4 --tfa-python ../tfa-venv/bin/python \
         --out runs/reproduction
@@ -80,8 +87,19 @@ ARMS = (
         {"weight_norm": True, "data_init": False},
         "tfa weightnorm",
     ),
+    # XLA, which "auto" picks where TensorFlow runs Eigen's CPU kernels, reorders float
+    # operations: these two show it changes no statistic (run them with --arms).
+    Arm("labkit regular (XLA)", "labkit", "regular", {"jit_compile": True}, "tfa regular"),
+    Arm(
+        "labkit weightnorm (tfa init, XLA)",
+        "labkit",
+        "weightnorm",
+        {"weight_norm": True, "init_style": "tfa", "jit_compile": True},
+        "tfa weightnorm",
+    ),
 )
 ARMS_BY_NAME = {arm.name: arm for arm in ARMS}
+DEFAULT_ARMS = [arm.name for arm in ARMS if "XLA" not in arm.name]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -343,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         run_labkit_child(args)
         return
 
-    arms = [ARMS_BY_NAME[name] for name in args.arms] if args.arms else list(ARMS)
+    arms = [ARMS_BY_NAME[name] for name in args.arms or DEFAULT_ARMS]
     if not args.tfa_python:
         arms = [arm for arm in arms if arm.stack != "tfa"]
         print("No --tfa-python: labkit arms only, compared with tfa's anchor records.")

@@ -19,20 +19,22 @@ time**, which other load on a shared machine moves far less than wall time (show
      venv, `fit` on float32 arrays with `shuffle=True`, as the tutorial ran; it runs at the
      same time as the TensorFlow process, on the other core.
 
-   Per arm and ConvNet: the median CPU and wall milliseconds per step over rounds, with the
-   range; ratios are medians of the per-round ratios (same round, same process) with their
-   range, and for the tfa stack the ratio of medians (another process, same time window).
+   Each backend's process runs twice, on one core and then the other (tfa's process on the
+   other core at the same time), and the rounds of both halves are pooled. Per arm and
+   ConvNet: the median CPU and wall milliseconds per step over rounds, with the range; ratios
+   are medians of the per-round ratios (same round, same process) with their range, and for
+   the tfa stack the ratio of medians (another process, same time windows).
 2. **Time to the first point** (`first`). A fresh process per arm and round does what the
    panel's Train does with the data already loaded: `run_experiment` on `--short-images`
    images for one epoch, both ConvNets one after the other; it records the seconds from the
    call to the first `on_train_batch_end` (where `LivePlot` draws its first point) and to the
    end of the run.
-3. **A whole tutorial training** (`--whole`): both ConvNets, 10 epochs of the 50,000 CIFAR-10
+3. **A whole tutorial training** (`--phases whole`): both ConvNets, 10 epochs of the 50,000 CIFAR-10
    images with validation, compile included, exactly as the notebook (`ExperimentParams.
    load_data`, `run_experiments`); `plain` on one core and `default` on the other at the same
    time, so both see the same load. Needs the offline archive (`LABKIT_CIFAR10_ARCHIVE`) or
    internet. Each process also reports its peak resident memory (VmHWM).
-4. **The main job's memory** (`--notebook`): papermill runs `notebooks/weight_norm.ipynb` on
+4. **The main job's memory** (`--phases notebook`): papermill runs `notebooks/weight_norm.ipynb` on
    its defaults (both ConvNets, 10 epochs), and the kernel's VmHWM is read as it ends.
 
 Every process reports its VmHWM. The last line printed is `training_speed_ratio=X`: default
@@ -40,7 +42,7 @@ over plain CPU time per step of the WeightNorm ConvNet on TensorFlow (or the fir
 
     python benchmarks/training_speed.py --tfa-python ../tfa-venv/bin/python
     LABKIT_CIFAR10_ARCHIVE=../shared/data/cifar10-jpeg-q75.tar.gz python \\
-        benchmarks/training_speed.py --tfa-python ../tfa-venv/bin/python --whole --notebook
+        benchmarks/training_speed.py --phases whole,notebook
 
 With `TF_ENABLE_ONEDNN_OPTS=0` TensorFlow runs Eigen's kernels instead of oneDNN's, as on CPUs
 without AVX-512 VNNI/BF16/AMX; `"auto"` then resolves differently (see `labkit.speed`).
@@ -346,16 +348,20 @@ def report_steps(backend: str, result: dict, tfa: dict | None) -> dict[str, floa
     return ratios
 
 
+PHASES = ("steps", "first", "whole", "notebook")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=12, help="timed epochs per model")
+    parser.add_argument("--rounds", type=int, default=8, help="timed epochs per model and half")
     parser.add_argument("--images", type=int, default=5120, help="images per timed epoch")
     parser.add_argument("--short-images", type=int, default=2000, help="images of a short run")
     parser.add_argument("--first-rounds", type=int, default=2, help="fresh processes per arm")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--tfa-python", default=os.environ.get("LABKIT_TFA_PYTHON"))
-    parser.add_argument("--whole", action="store_true", help="whole tutorial, plain vs default")
-    parser.add_argument("--notebook", action="store_true", help="the main job's peak memory")
+    parser.add_argument(
+        "--phases", default="steps,first", help=f"comma-separated, of {', '.join(PHASES)}"
+    )
     parser.add_argument("--child", choices=CHILDREN, help=argparse.SUPPRESS)
     parser.add_argument("--arms", help=argparse.SUPPRESS)
     parser.add_argument("--arm", help=argparse.SUPPRESS)
@@ -369,24 +375,61 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(
                 f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}"
             )
+    phases = [phase for phase in args.phases.split(",") if phase]
+    if not set(phases) <= set(PHASES):
+        parser.error(f"--phases takes {', '.join(PHASES)}. Received: {args.phases}")
     backends = [b for b in args.backends.split(",") if b]
+    ratios = step_phase(args, backends) if "steps" in phases else {}
+    if "first" in phases:
+        first_point_phase(args, backends)
+    if "whole" in phases:
+        whole_phase()
+    if "notebook" in phases:
+        peak, seconds = notebook_peak_rss()
+        print(
+            f"\nmain job: papermill notebooks/weight_norm.ipynb, kernel peak RSS {peak:.0f} MB, "
+            f"{seconds:.0f} s wall"
+        )
+    first = ratios.get("tensorflow") or next(iter(ratios.values()), {})
+    print(f"\ntraining_speed_ratio={first.get('weightnorm', float('nan')):.3f}")
+
+
+def step_phase(args, backends: list[str]) -> dict[str, dict[str, float]]:
+    """Each backend's process twice, on core 0 then on core 1 (tfa's on the other core at the
+    same time), so a core that others load more weighs on every arm alike; rounds pooled."""
     sizes = ["--rounds", str(args.rounds), "--images", str(args.images)]
     print(
         f"step cost: {args.images} images ({-(-args.images // BATCH_SIZE)} steps) per epoch, "
-        f"{args.rounds} rounds; one core and one thread per process"
+        f"{args.rounds} rounds on each core; one core and one thread per process"
     )
     ratios: dict[str, dict[str, float]] = {}
-    for index, backend in enumerate(backends):
-        arms = ",".join(ARMS[backend])
-        job = start("steps", index % 2, [*sizes, "--arms", arms], backend)
-        tfa_job = None
-        if backend == "tensorflow" and args.tfa_python:
-            tfa_job = start("tfa-steps", 1 - index % 2, sizes, python=args.tfa_python)
-        result = finish(*job)
-        tfa = finish(*tfa_job) if tfa_job else None
+    for backend in backends:
+        halves, tfa_halves = [], []
+        for core in (0, 1):
+            job = start("steps", core, [*sizes, "--arms", ",".join(ARMS[backend])], backend)
+            tfa_job = None
+            if backend == "tensorflow" and args.tfa_python:
+                tfa_job = start("tfa-steps", 1 - core, sizes, python=args.tfa_python)
+            halves.append(finish(*job))
+            tfa_halves.append(finish(*tfa_job) if tfa_job else None)
+        result, tfa = pooled(halves), pooled(tfa_halves)
         if result:
             ratios[backend] = report_steps(backend, result, tfa)
+    return ratios
 
+
+def pooled(halves: list[dict | None]) -> dict | None:
+    """The two halves' rounds as one result (first epochs and settings from the first)."""
+    if not all(halves):
+        return None
+    rounds = {
+        key: [t for half in halves for t in half["rounds"][key]] for key in halves[0]["rounds"]
+    }
+    peak = max(half["peak_rss_mb"] for half in halves)
+    return {**halves[0], "rounds": rounds, "peak_rss_mb": peak}
+
+
+def first_point_phase(args, backends: list[str]) -> None:
     print(f"\ntime to the first point and a short run ({args.short_images} images, 1 epoch)")
     for backend in backends:
         firsts: dict[str, list[dict]] = {}
@@ -408,41 +451,37 @@ def main(argv: list[str] | None = None) -> None:
                 )
             print(f"  {backend} {arm:<8} peak RSS {results[0]['peak_rss_mb']:.0f} MB")
 
-    if args.whole:
-        print("\nwhole tutorial, both ConvNets, compile included (plain and default at once)")
-        jobs = {
-            arm: start("whole", core, ["--arm", arm])
-            for core, arm in enumerate(("plain", "default"))
-        }
-        whole = {arm: finish(*job) for arm, job in jobs.items()}
-        for arm, result in whole.items():
-            if result:
-                epochs = {n: r["epoch_seconds"] for n, r in result["runs"].items()}
-                print(
-                    f"  {arm:<8} wall {result['wall']:.0f} s, CPU {result['cpu']:.0f} s, "
-                    f"peak RSS {result['peak_rss_mb']:.0f} MB, final val_accuracy "
-                    + ", ".join(
-                        f"{n} {r['final_val_accuracy']:.4f}" for n, r in result["runs"].items()
-                    )
-                    + f"; epochs (s): {epochs}"
-                )
-        if all(whole.values()):
-            for column in ("wall", "cpu"):
-                ratio = whole["default"][column] / whole["plain"][column]
-                print(f"  default/plain {column}: {ratio:.3f}")
-    if args.notebook:
-        peak = notebook_peak_rss()
-        print(f"\nmain job: papermill notebooks/weight_norm.ipynb, kernel peak RSS {peak:.0f} MB")
 
-    first = ratios.get("tensorflow") or next(iter(ratios.values()), {})
-    print(f"\ntraining_speed_ratio={first.get('weightnorm', float('nan')):.3f}")
+def whole_phase() -> None:
+    print("\nwhole tutorial, both ConvNets, compile included (plain and default at once)")
+    jobs = {
+        arm: start("whole", core, ["--arm", arm]) for core, arm in enumerate(("plain", "default"))
+    }
+    whole = {arm: finish(*job) for arm, job in jobs.items()}
+    for arm, result in whole.items():
+        if result:
+            epochs = {n: r["epoch_seconds"] for n, r in result["runs"].items()}
+            accuracy = ", ".join(
+                f"{n} {r['final_val_accuracy']:.4f}" for n, r in result["runs"].items()
+            )
+            print(
+                f"  {arm:<8} wall {result['wall']:.0f} s, CPU {result['cpu']:.0f} s, peak RSS "
+                f"{result['peak_rss_mb']:.0f} MB, final val_accuracy {accuracy}; epochs (s): "
+                f"{epochs}"
+            )
+    if all(whole.values()):
+        for column in ("wall", "cpu"):
+            ratio = whole["default"][column] / whole["plain"][column]
+            print(f"  default/plain {column}: {ratio:.3f}")
 
 
-def notebook_peak_rss() -> float:
-    """Runs the tutorial notebook with papermill and returns its kernel's VmHWM, in MB."""
+def notebook_peak_rss() -> tuple[float, float]:
+    """Runs the tutorial notebook with papermill; returns its kernel's VmHWM (MB) and the
+    run's wall seconds."""
     out = Path(tempfile.mkdtemp(prefix="speed-notebook-"))
     command = [sys.executable, "-m", "papermill", str(HERE.parent / "notebooks/weight_norm.ipynb")]
     command += [str(out / "run.ipynb"), "-p", "output_dir", str(out / "runs"), "--no-progress-bar"]
+    started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0.0
     while process.poll() is None:
@@ -451,7 +490,7 @@ def notebook_peak_rss() -> float:
         time.sleep(1)
     if process.returncode != 0:
         print(f"  (papermill failed with exit {process.returncode})", file=sys.stderr)
-    return peak
+    return peak, time.perf_counter() - started
 
 
 def _descendants(pid: int) -> list[int]:
