@@ -10,7 +10,8 @@ same batch sequence. On TensorFlow the same sequence is also available as an in-
 
 Images may stay `uint8` until a batch is drawn: each batch is converted to float32 in [0, 1]
 as it is served (`labkit.data.to_float_images`, in-graph on TensorFlow), so training holds the
-images once, at a quarter of the float32 size. Each epoch ends on its own last batch, so a
+images once, at a quarter of the float32 size, and TensorFlow reads each batch from that one
+copy. Each epoch ends on its own last batch, so a
 model compiled with `steps_per_execution > 1` never runs into the next epoch's batches.
 """
 
@@ -85,8 +86,9 @@ class ShuffledBatches(keras.utils.PyDataset):
 
         Pass it to `fit` without `steps_per_epoch`: Keras then opens one iterator per epoch,
         so each epoch ends where its data ends and a multi-step execution
-        (`steps_per_execution > 1`) stops there. The batches are gathered and converted
-        in-graph, as Keras does for arrays. (A model under a `tf.distribute` strategy peeks
+        (`steps_per_execution > 1`) stops there. Each batch's images are gathered from the
+        arrays where they are (see `_gathered`: no copy of them in TensorFlow) and converted
+        in-graph. (A model under a `tf.distribute` strategy peeks
         at one batch before training, which opens one iterator more: training then starts
         at the second order, still a fresh seeded one every epoch.)
         """
@@ -103,13 +105,7 @@ class ShuffledBatches(keras.utils.PyDataset):
         index_batches = tf.data.Dataset.from_generator(
             next_order, output_signature=tf.TensorSpec(shape=(len(self.x),), dtype=tf.int64)
         ).flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size))
-        arrays = tf.data.Dataset.from_tensors((self.x, self.y)).repeat()
-        return (
-            tf.data.Dataset.zip(index_batches, arrays)
-            .map(lambda ids, xy: (to_float_images(tf.gather(xy[0], ids)), tf.gather(xy[1], ids)))
-            .apply(tf.data.experimental.assert_cardinality(len(self)))
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        return _gathered(self.x, self.y, index_batches, len(self))
 
     def permutation(self, epoch: int) -> np.ndarray:
         """The order in which epoch `epoch` visits the examples."""
@@ -162,10 +158,29 @@ def validation_data(x, y, batch_size: int):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return (
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .batch(batch_size)
-            .map(lambda xb, yb: (to_float_images(xb), yb))
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        index_batches = tf.data.Dataset.range(len(x)).batch(batch_size)
+        return _gathered(x, y, index_batches, math.ceil(len(x) / batch_size))
     return _OrderedBatches(x, y, batch_size)
+
+
+def _gathered(x, y, index_batches, batches: int):
+    """`tf.data` batches `(x[ids], y[ids])` for each `ids` of `index_batches`, images converted.
+
+    The images are read from the NumPy array itself (`tf.numpy_function`): handing the array
+    to `tf.data` would copy it into TensorFlow (once more while tf.data optimizes its graph),
+    up to three copies of CIFAR-10 beside the one the `Dataset` holds. The labels are small
+    and gathered in-graph.
+    """
+    import tensorflow as tf
+
+    images = tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype))
+
+    def batch(ids):
+        pixels = tf.numpy_function(lambda i: x[i], [ids], images.dtype, stateful=False)
+        return to_float_images(tf.ensure_shape(pixels, images.shape)), tf.gather(y, ids)
+
+    return (
+        index_batches.map(batch)
+        .apply(tf.data.experimental.assert_cardinality(batches))
+        .prefetch(tf.data.AUTOTUNE)
+    )
