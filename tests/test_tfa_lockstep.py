@@ -41,7 +41,10 @@ BACKEND = keras.backend.backend()
 # variant of the trace -> (labkit's data_init, init_style)
 RUNS = {"no_init": (False, "paper"), "data_init": (True, "tfa")}
 # variant -> largest per-step difference allowed, on TensorFlow's kernels / the others'.
-BOUNDS = {"no_init": (1e-5, 1e-3), "data_init": (1e-3, 1e-3)}
+# Eigen picks its vector kernels by CPU, so the float rounding differs by machine: without
+# init the worst step was 2.4e-7 on the AMD EPYC (AVX2) the trace was recorded beside, and
+# 1.5e-5 on an Intel Xeon with AVX-512.
+BOUNDS = {"no_init": (5e-5, 1e-3), "data_init": (1e-3, 1e-3)}
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
