@@ -450,6 +450,7 @@ def test_data_init_never_runs_outside_training():
     assert all(to_numpy(layer.initialized) == 0.0 for layer in weight_norm_layers(model))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "jax", reason="JAX-only restriction")
 def test_jax_fit_requires_explicit_data_init():
     x = random_inputs((6, 6, 2), batch=16, offset=1.0)
