@@ -25,7 +25,7 @@ from labkit.regimes import (
     verdict,
 )
 from labkit.results import RunRecord
-from labkit.stats import difference_interval, mean_interval
+from labkit.stats import difference_interval, difference_p_value, holm_adjusted, mean_interval
 from labkit.sweep.planning import load_grid_file, parse_seeds, plan_sweep
 from labkit.variants import NORMALIZATIONS
 
@@ -168,19 +168,46 @@ def test_summary_over_seeds(runs_dir):
     assert table.loc[6, "diverged"] == "3/3" and table.loc[6, "reached threshold"] == "0/3"
 
 
-def test_accuracy_differences_are_called_only_outside_the_interval(runs_dir):
+def test_accuracy_differences_are_called_after_the_holm_correction(runs_dir):
     differences = accuracy_differences(load_regime_runs(runs_dir)).set_index(
         ["optimizer", "learning_rate"]
     )
-    for (optimizer, rate), row in differences.iterrows():
-        expected = difference_interval(
-            SETTINGS[(optimizer, rate, "weightnorm")][0], SETTINGS[(optimizer, rate, "none")][0]
-        )
+    pairs = [
+        (SETTINGS[(optimizer, rate, "weightnorm")][0], SETTINGS[(optimizer, rate, "none")][0])
+        for optimizer, rate in differences.index
+    ]
+    p_values = [difference_p_value(a, b) for a, b in pairs]
+    for (a, b), p, p_holm, (_, row) in zip(
+        pairs, p_values, holm_adjusted(p_values), differences.iterrows()
+    ):
+        expected = difference_interval(a, b)
         assert row["difference"] == pytest.approx(expected.mean)
         assert row["ci95"] == pytest.approx(expected.half_width)
-        called = "" if not expected.excludes_zero else "higher" if expected.mean > 0 else "lower"
+        assert (row["p"], row["p_holm"]) == (pytest.approx(p), pytest.approx(p_holm))
+        called = "" if p_holm > 0.05 else "higher" if expected.mean > 0 else "lower"
         assert row["shown"] == called
     assert differences["shown"].tolist() == ["", "higher", "lower", "higher"]
+
+
+def test_a_difference_one_comparison_alone_would_call_is_not_called_among_many(tmp_path):
+    """At 95% each, one in twenty equal settings shows a 'difference': the verdict counts the
+    comparisons (Holm-Bonferroni) and says so."""
+    rates = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]
+    borderline = ([0.33, 0.34, 0.35], [0.30, 0.31, 0.32])  # p = 0.02 on its own
+    for index, rate in enumerate(rates):
+        ours, theirs = borderline if index == 0 else ([0.30, 0.32, 0.31], [0.31, 0.30, 0.32])
+        for seed in range(3):
+            write_run(tmp_path, "sgd", rate, "weightnorm", seed, ours[seed], [2.0] * 5)
+            write_run(tmp_path, "sgd", rate, "none", seed, theirs[seed], [2.0] * 5)
+    runs = load_regime_runs(tmp_path)
+    differences = accuracy_differences(runs)
+    first = differences.iloc[0]
+    assert difference_interval(*borderline).excludes_zero and first["p"] < 0.05
+    assert first["p_holm"] > 0.05 and first["shown"] == ""
+    text = verdict(runs, THRESHOLD)
+    assert "6 accuracy comparisons, Holm-Bonferroni-corrected" in text
+    assert "at 0 of 6 learning rates, a lower one at 0, and no difference is shown at 6" in text
+    assert "with the Holm-Bonferroni correction for multiple comparisons" in text
 
 
 def test_verdict_words_what_the_numbers_show(runs_dir):
@@ -190,20 +217,20 @@ def test_verdict_words_what_the_numbers_show(runs_dir):
     sgd = difference_interval(
         SETTINGS[("sgd", 0.1, "weightnorm")][0], SETTINGS[("sgd", 0.1, "none")][0]
     )
-    assert "**In short** (3 seeds per setting)" in text
+    assert "**In short** (3 seeds per setting; 4 accuracy comparisons" in text
     assert (
         "WeightNorm: a higher final validation accuracy than no normalization in 2 of 4 "
         "settings (optimizer and learning rate), a lower one in 1"
     ) in text
     assert (
         "WeightNorm ends with a higher validation accuracy than no normalization at 1 of 2 "
-        f"learning rates (0.1: {sgd.format('+.3f')}), a lower one at 0, and no difference is "
-        "shown at 1."
+        f"learning rates (0.1: {sgd.format('+.3f')}, Holm p = "
     ) in text
+    assert "), a lower one at 0, and no difference is shown at 1." in text
     # SGD: no normalization reaches 1.8 only at 0.1 (at step 40), WeightNorm at both rates.
     assert "no normalization at 1 of 2 (0.1); WeightNorm at 2 of 2 (0.01, 0.1)" in text
     steps = difference_interval([20, 20, 20], [40, 40, 40])
-    assert f"fewer steps ({steps.format('+.0f')})" in text
+    assert f"fewer steps ({steps.format('+.0f')}, Holm p = 0)" in text
     # Adam at 0.1 diverges without normalization: never reaches the threshold there.
     assert "no normalization at 1 of 2 (0.01); WeightNorm at 1 of 2 (0.01)" in text
     assert "plain SGD" in text and "**Adam**" in text

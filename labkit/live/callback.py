@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from labkit._keras_compat import read_variable
 from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
 from labkit.live.environment import resolve_mode, widget_problem
 from labkit.live.export import save_figure
@@ -446,6 +447,9 @@ def current_learning_rate(model: keras.Model) -> float | None:
     if optimizer is None:
         return None
     try:
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        rate = optimizer.learning_rate
+        if isinstance(rate, keras.Variable):
+            return float(read_variable(rate))
+        return float(keras.ops.convert_to_numpy(rate))
     except (TypeError, ValueError, AttributeError):
         return None

@@ -38,7 +38,7 @@ import numpy as np
 
 from labkit._checks import check_int
 from labkit._keras_compat import flatten_layers, read_variable
-from labkit.live.figure import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
+from labkit.live.diagnostics_row import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
 
 __all__ = ["WeightNormProbe", "series_name", "stable_names", "DEFAULT_EVERY"]
 
@@ -264,7 +264,7 @@ def _snake_case(name: str) -> str:
 
 def _unit_axis(layer, v: keras.Variable) -> int:
     """The axis of `v` that holds the output units: the one whose norms match `kernel_norm`."""
-    kernel = np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64)
+    kernel = np.asarray(read_variable(v), dtype=np.float64)
     expected = np.asarray(keras.ops.convert_to_numpy(layer.kernel_norm(v.value)))
     for axis in (kernel.ndim - 1, kernel.ndim - 2):
         norms = _unit_norms(kernel, axis)

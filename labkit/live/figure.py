@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,32 +17,38 @@ from typing import Any
 
 import numpy as np
 import plotly.colors
-import plotly.graph_objects as go
 import plotly.io
 import plotly.offline
 from plotly.subplots import make_subplots
 
 from labkit._checks import check, check_choice, check_int, quoted
+from labkit.live.diagnostics_row import (
+    DIAGNOSTIC_QUANTITIES,
+    DIAGNOSTICS_PREFIX,
+    diagnostic_style,
+    diagnostics_legend_title,
+)
 from labkit.live.history import X_AXES, MetricHistory, Series, bucket_means, downsample_indices
 from labkit.live.progress import progress_line
 from labkit.live.smoothing import check_smoothing, ema
+from labkit.live.static import PLOTLY_MIMETYPE, figure_bundle, show_static
 from labkit.variants import RUN_COLORS, RUN_LABELS
 
 __all__ = [
     "FigureSpec",
-    "figure_bundle",
-    "show_static",
-    "PLOTLY_MIMETYPE",
     "VIEW_OPTIONS",
     "TRAIN_VALUES",
     "DEFAULT_SMOOTHING",
     "LEARNING_RATE",
+    # Defined in `labkit.live.static` and `labkit.live.diagnostics_row`, importable from here
+    # as before.
+    "figure_bundle",
+    "show_static",
+    "PLOTLY_MIMETYPE",
     "DIAGNOSTICS_PREFIX",
     "DIAGNOSTIC_QUANTITIES",
-    "layer_labels",
 ]
 
-PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 # The options a viewer may change while a figure is shown (`FigureSpec.update`).
 VIEW_OPTIONS = ("smoothing", "log_y", "x_axis", "train_values")
 # What a training curve shows: each step's own values, or Keras' running means over the epoch.
@@ -52,30 +57,10 @@ TRAIN_VALUES = ("per_step", "running_mean")
 DEFAULT_SMOOTHING = 0.6
 # The series that holds a run's learning rate.
 LEARNING_RATE = "learning_rate"
-# Series named `wn/<layer>/<quantity>` hold weight-norm diagnostics (`labkit.live.diagnostics`):
-# each quantity's subplot title and y-axis type.
-DIAGNOSTICS_PREFIX = "wn/"
-DIAGNOSTIC_QUANTITIES = {
-    "v_norm": ("‖v‖ (mean over units)", "linear"),
-    "g_mean": ("mean g", "linear"),
-    "effective_step": ("effective step ‖Δw‖/‖w‖", "log"),
-}
 # A trace: (run, series, raw), `raw` for the faint curve behind a smoothed one.
 TraceKey = tuple[str, str, bool]
 _X_TITLES = {"epochs": "epoch", "steps": "step", "seconds": "seconds"}
 _X_HOVER = {"epochs": "epoch %{x:.2f}", "steps": "step %{x}", "seconds": "%{x:.1f} s"}
-# The diagnostics row: a colour per layer (the same in its three subplots), a dash per run.
-_LAYER_COLORS = plotly.colors.qualitative.Dark2
-_RUN_DASHES = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dotted"}
-# What `layer_labels` calls the layers Keras names automatically, by the name's stem.
-_LAYER_KINDS = {
-    **{f"conv{d}d": "conv" for d in (1, 2, 3)},
-    **{f"conv{d}d_transpose": "conv transpose" for d in (1, 2, 3)},
-    "dense": "dense",
-    "simple_rnn": "rnn",
-    "gru": "gru",
-    "lstm": "lstm",
-}
 _RAW_OPACITY = 0.3
 _EPOCH_MARK = {"color": "rgba(68, 68, 68, 0.3)", "width": 1, "dash": "dot"}
 _MAX_EPOCH_MARKS = 50
@@ -228,7 +213,7 @@ class FigureSpec:
             "shapes": self.epoch_marks(history),
         }
         if self.diagnostics:
-            layout["legend2"] = {"title": {"text": self._diagnostics_legend_title(history)}}
+            layout["legend2"] = {"title": {"text": diagnostics_legend_title(history, self.label)}}
         return layout
 
     def top_margin(self, history: MetricHistory) -> int:
@@ -322,7 +307,7 @@ class FigureSpec:
                 "hovertemplate": f"{label}<br>{x_hover}<br>learning rate %{{y:.3g}}<extra></extra>",
             }
         if kind == "diagnostic":
-            return self._diagnostic_style(history, run, series)
+            return diagnostic_style(history, run, series, self.label, _X_HOVER[self.x_axis])
         metric = series.removeprefix("val_")
         column = history.metrics.index(metric) + 1
         split = "val" if kind == "val" else "train"
@@ -392,78 +377,8 @@ class FigureSpec:
         data = [self.trace(history, key) for key in self.keys(history)]
         return {"data": data, "layout": self.layout(history)}
 
-    def _diagnostic_style(self, history: MetricHistory, run: str, series: str) -> dict:
-        """A colour per layer, a dash per run, one legend entry per layer (in `legend2`)."""
-        layer, quantity = series[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)
-        layers = _diagnostic_layers(history.runs[run].series)
-        name = layer_labels(layers)[layer]
-        runs = _diagnosed_runs(history)
-        axis = len(history.metrics) + 1 + list(DIAGNOSTIC_QUANTITIES).index(quantity)
-        # The legend entry stands for the layer in every run: the first run that has it shows it.
-        first = next(r for r in runs if layer in _diagnostic_layers(history.runs[r].series))
-        title = DIAGNOSTIC_QUANTITIES[quantity][0]
-        return {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "marker": {"size": 4},
-            "name": name,
-            "legend": "legend2",
-            "legendgroup": f"layer/{name}",
-            "showlegend": run == first and quantity == next(iter(DIAGNOSTIC_QUANTITIES)),
-            "line": {
-                "color": _LAYER_COLORS[layers.index(layer) % len(_LAYER_COLORS)],
-                "dash": list(_RUN_DASHES)[runs.index(run) % len(_RUN_DASHES)],
-                "width": 1.5,
-            },
-            **_axes(axis, axis),
-            "hovertemplate": f"{self.label(run)} · {name}<br>{_X_HOVER[self.x_axis]}<br>"
-            f"{title} %{{y:.4g}}<extra></extra>",
-        }
-
-    def _diagnostics_legend_title(self, history: MetricHistory) -> str:
-        """"layers", and which dash is which run when several runs have diagnostics."""
-        runs = _diagnosed_runs(history)
-        if len(runs) < 2:
-            return "layers"
-        dashes = list(_RUN_DASHES.values())
-        key = ", ".join(
-            f"{dashes[index % len(dashes)]}: {self.label(run)}" for index, run in enumerate(runs)
-        )
-        return f"layers<br><sup>{key}</sup>"
-
     def _learning_rate_axis(self, history: MetricHistory) -> int:
         return len(history.metrics) + 1 + (len(DIAGNOSTIC_QUANTITIES) if self.diagnostics else 0)
-
-
-def layer_labels(layers: Sequence[str]) -> dict[str, str]:
-    """Readable names for weight-normalized layers, numbered in model order by kind.
-
-    Keras' automatic names (`conv2d`, `conv2d_1`, `dense`, ... as
-    `labkit.live.diagnostics.stable_names` gives them) become `conv 1`, `conv 2`, `dense 1`;
-    names given by hand are kept.
-
-    Example:
-
-    >>> layer_labels(["conv2d", "conv2d_1", "dense", "head"])
-    {'conv2d': 'conv 1', 'conv2d_1': 'conv 2', 'dense': 'dense 1', 'head': 'head'}
-    """
-    counts: dict[str, int] = {}
-    labels = {}
-    for layer in layers:
-        stem, _, number = layer.rpartition("_")
-        stem = stem if number.isdigit() else layer
-        kind = _LAYER_KINDS.get(stem)
-        if kind is None:
-            labels[layer] = layer
-            continue
-        counts[kind] = counts.get(kind, 0) + 1
-        labels[layer] = f"{kind} {counts[kind]}"
-    return labels
-
-
-def _diagnosed_runs(history: MetricHistory) -> list[str]:
-    """The runs that have diagnostics, in figure order."""
-    return [name for name, run in history.runs.items() if _diagnostic_layers(run.series)]
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -475,13 +390,6 @@ def _changes(series: Series) -> bool:
     values = series.column("y")
     values = values[~np.isnan(values)]
     return values.size > 1 and values.min() != values.max()
-
-
-def _diagnostic_layers(series: Mapping[str, Series]) -> list[str]:
-    """The weight-normalized layers a run has diagnostics of, in the order they were added."""
-    names = [name[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)[0] for name in series]
-    prefixed = [name for name, full in zip(names, series) if full.startswith(DIAGNOSTICS_PREFIX)]
-    return list(dict.fromkeys(prefixed))
 
 
 def _axis_name(kind: str, index: int) -> str:
@@ -571,49 +479,3 @@ def _base_layout(
         uirevision=f"labkit-live-{x_axis}",
     )
     return figure.to_dict()["layout"]
-
-
-def figure_bundle(figure: Mapping | go.Figure) -> dict[str, object]:
-    """A display bundle for a static plotly figure that renders in notebooks and HTML exports.
-
-    JupyterLab, Notebook 7 and VS Code draw the plotly JSON mimetype with their bundled plotly.js.
-    The `text/html` part is for nbconvert's HTML export and Colab: it loads plotly.js from the
-    plotly CDN instead of embedding the 4.6 MB bundle, so a saved notebook stays small.
-
-    Example:
-
-    >>> IPython.display.display(figure_bundle(FigureSpec().to_dict(history)), raw=True)
-    """
-    figure = json.loads(plotly.io.to_json(figure, validate=False))
-    # Plotly's own "cdn" option re-reads and hashes the 4.6 MB bundle on every call.
-    html = _plotly_script_tag() + plotly.io.to_html(
-        figure, include_plotlyjs=False, full_html=False, validate=False, default_width="100%"
-    )
-    title = figure.get("layout", {}).get("title", {}).get("text") or "figure"
-    title = title.replace("<br><sup>", " | ").replace("</sup>", "")
-    return {
-        PLOTLY_MIMETYPE: {**figure, "config": {"responsive": True}},
-        "text/html": html,
-        "text/plain": f"<plotly figure: {title}>",
-    }
-
-
-@functools.lru_cache(maxsize=1)
-def _plotly_script_tag() -> str:
-    version = plotly.offline.get_plotlyjs_version()
-    return f'<script charset="utf-8" src="https://cdn.plot.ly/plotly-{version}.min.js"></script>'
-
-
-def show_static(figure: Mapping | go.Figure) -> None:
-    """Displays a plotly figure statically, so it shows in the saved notebook and its HTML export.
-
-    Plotly's default renderer in a headless kernel (papermill) emits only the JSON mimetype,
-    which nbconvert's HTML export leaves out.
-
-    Example:
-
-    >>> show_static(labkit.accuracy_figure(results))
-    """
-    from IPython.display import display
-
-    display(figure_bundle(figure), raw=True)
