@@ -171,8 +171,15 @@ def test_the_toolbar_controls_change_the_live_figure_at_once(fake_kernel):
     assert figure.layout.xaxis.title.text == "seconds"
     toolbar.smoothing.value = 0.5
     assert any(trace.name.endswith("(train, raw)") for trace in figure.data)
-    plot.set_view(smoothing=0.2, x_axis="epochs")  # from code: the controls follow
+    toolbar.train_values.value = "running_mean"  # Keras' numbers: no raw curve, epochs apart
+    train = next(trace for trace in figure.data if trace.name == "Regular ConvNet (train)")
+    means = history.runs["regular"].series["loss"].column("running_mean")
+    np.testing.assert_allclose(train.y[:5], means[:5])
+    assert np.isnan(train.y[5])  # a gap before the next epoch
+    assert not any(trace.name.endswith("(train, raw)") for trace in figure.data)
+    plot.set_view(smoothing=0.2, x_axis="epochs", train_values="per_step")  # the controls follow
     assert (toolbar.smoothing.value, toolbar.x_axis.value) == (0.2, "epochs")
+    assert toolbar.train_values.value == "per_step"
 
 
 def test_the_other_renderers_take_the_same_options_as_arguments(fake_kernel):
