@@ -14,10 +14,15 @@ import pytest
 from labkit.notebook_contract import notebook_runs, validate_notebook_parameters
 from labkit.params import ExperimentParams
 from labkit.regimes import (
+    FULL_STUDY_COMMAND,
+    REDUCED_STUDY,
+    REDUCED_STUDY_DIR,
     accuracy_differences,
     first_at_or_below,
     load_regime_runs,
     loss_curves_figure,
+    reduced_study_note,
+    run_study,
     sensitivity_figure,
     speed_figure,
     summarize_regimes,
@@ -303,7 +308,7 @@ GRID = NOTEBOOKS / "where_weightnorm_helps.grid.yaml"
 
 def test_notebook_parameters_are_documented_and_it_is_committed_clean():
     parameters = papermill.inspect_notebook(str(NOTEBOOK))
-    assert set(parameters) == {"runs_dir", "loss_threshold"}
+    assert set(parameters) == {"runs_dir", "loss_threshold", "reduced_study"}
     for name, parameter in parameters.items():
         assert parameter["inferred_type_name"] != "None" and parameter["help"], name
     for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
@@ -367,3 +372,83 @@ def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
     assert markdown == [verdict(load_regime_runs(runs_dir), THRESHOLD)]
     html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "WeightNorm" in html and "final val accuracy (mean ± 95% CI)" in html
+
+
+# --- the reduced study ---------------------------------------------------------------------
+
+TINY_STUDY = {
+    "optimizers": ["sgd"],
+    "learning_rates": [0.1],
+    "seeds": [0, 1],
+    "epochs": 1,
+    "train_limit": 100,
+    "test_limit": 50,
+}
+
+
+def test_the_reduced_study_is_sized_and_described():
+    assert REDUCED_STUDY.trainings == 36
+    assert REDUCED_STUDY.describe().startswith(
+        "2 optimizers (sgd, adam) x 3 learning rates (0.001, 0.01, 0.1) x 2 normalizations "
+        "(none, weightnorm) x 3 seeds (0, 1, 2): 36 trainings of 3 epochs"
+    )
+    note = reduced_study_note()
+    assert note.startswith("**This is the reduced study**") and FULL_STUDY_COMMAND in note
+    with pytest.raises(ValueError, match=r"Invalid value for `reduced_study`.*'seed'"):
+        REDUCED_STUDY.replace(seed=3)
+
+
+def test_a_rerun_of_the_study_trains_only_what_is_missing(tmp_path, monkeypatch):
+    import labkit.experiment
+
+    plan = REDUCED_STUDY.replace(**TINY_STUDY)
+    trained, loaded = [], []
+    monkeypatch.setattr(ExperimentParams, "load_data", lambda self: loaded.append(self.seed))
+    monkeypatch.setattr(
+        labkit.experiment, "run_experiment", lambda params, data: trained.append(params)
+    )
+    first = plan.runs(tmp_path)[0]  # sgd, 0.1, seed 0, no normalization: already done
+    write_run(tmp_path, "sgd", 0.1, "none", 0, 0.3, [2.0] * 5)
+    folder = Path(first.output_dir) / first.run_name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    next(tmp_path.glob("sgd,0.1,0,*/regular")).rename(folder)
+
+    assert run_study(tmp_path, plan, progress=False) == tmp_path
+    assert [(p.seed, p.normalization) for p in trained] == [
+        (0, "weightnorm"), (1, "none"), (1, "weightnorm")
+    ]  # fmt: skip
+    assert loaded == [0, 1]  # each seed's subset once
+    assert {Path(p.output_dir).name for p in trained} == {"sgd-lr0.1-seed0", "sgd-lr0.1-seed1"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_without_a_runs_folder_the_notebook_trains_the_reduced_study(cifar10_env, tmp_path):
+    executed = tmp_path / "executed.ipynb"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cifar10_env.items():
+            patch.setenv(name, value)
+        papermill.execute_notebook(
+            str(NOTEBOOK),
+            str(executed),
+            parameters={"reduced_study": TINY_STUDY},  # `runs_dir` empty, as when opened
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    outputs = [
+        output
+        for cell in nbformat.read(executed, as_version=4).cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    ]
+    markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert markdown[0].startswith("**This is the reduced study**")
+    assert FULL_STUDY_COMMAND in markdown[0]
+    progress = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "reduced study" in progress and "4/4" in progress  # the text progress bar
+    folder = tmp_path / REDUCED_STUDY_DIR
+    runs = load_regime_runs(folder)
+    assert len(runs) == 4 and set(runs["normalization"]) == {"none", "weightnorm"}
+    assert markdown[-1] == verdict(runs, THRESHOLD)
+    assert "Holm-Bonferroni" in markdown[-1]
