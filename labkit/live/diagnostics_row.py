@@ -148,4 +148,4 @@ def diagnostics_legend_title(history: MetricHistory, run_label: Callable[[str], 
     key = ", ".join(
         f"{dashes[index % len(dashes)]}: {run_label(run)}" for index, run in enumerate(runs)
     )
-    return f"layers<br><sup>{key}</sup>"
+    return f"layers<br><sup>{key.replace(', ', '<br>')}</sup>"

@@ -62,6 +62,7 @@ TraceKey = tuple[str, str, bool]
 _X_TITLES = {"epochs": "epoch", "steps": "step", "seconds": "seconds"}
 _X_HOVER = {"epochs": "epoch %{x:.2f}", "steps": "step %{x}", "seconds": "%{x:.1f} s"}
 _RAW_OPACITY = 0.3
+_TITLE_PAD = 26
 _EPOCH_MARK = {"color": "rgba(68, 68, 68, 0.3)", "width": 1, "dash": "dot"}
 _MAX_EPOCH_MARKS = 50
 _DIAGNOSTICS_HEIGHT = 260
@@ -194,6 +195,8 @@ class FigureSpec:
         axis, the epoch marks, the diagnostics legend's title."""
         lr_axis = _axis_name("yaxis", self._learning_rate_axis(history))
         layout = {
+            # Hung from the figure's top edge, in a top margin that holds its lines; with less
+            # padding, static images (kaleido) clipped the top of its first line.
             "title": {
                 "text": self.title_text(history),
                 "x": 0.01,
@@ -201,7 +204,7 @@ class FigureSpec:
                 "y": 1,
                 "yanchor": "top",
                 "yref": "container",
-                "pad": {"t": 12},
+                "pad": {"t": _TITLE_PAD},
             },
             "margin": {"t": self.top_margin(history)},
             lr_axis: {
@@ -217,8 +220,9 @@ class FigureSpec:
         return layout
 
     def top_margin(self, history: MetricHistory) -> int:
-        """Room for the title and its progress lines (one per run), so none is clipped."""
-        return 64 + 20 * max(1, len(history.runs))
+        """Room for the title's padding, its first line, its progress lines (one per run) and
+        the subplot titles below them."""
+        return _TITLE_PAD + 46 + 22 * max(1, len(history.runs))
 
     def epoch_marks(self, history: MetricHistory) -> list[dict]:
         """Faint vertical lines where epochs ended, in every metric subplot (per-step view).
