@@ -4,7 +4,8 @@ Fits the tutorial's regular ConvNet (the cheaper one, so the worst case for rela
 with no callback (the baseline), with a callback that does nothing (the control), and with
 `LivePlot` in each of these arms:
 
-- `static`, `widget`: the renderer modes with default options;
+- `static`, `widget`: the renderer modes with default options (per-step values, smoothed);
+  `widget` runs only when asked for (`--arms`): `view` does all it does and more;
 - `view`: the widget with smoothing (0.6), log losses and the learning-rate trace on (every
   model here trains with a decaying learning rate, so the trace is drawn);
 - `diagnostics`: the same, plus the weight-norm diagnostics row, on the WeightNorm ConvNet,
@@ -12,8 +13,11 @@ with no callback (the baseline), with a callback that does nothing (the control)
 
 Each round runs every arm twice in mirrored order (A B C C B A), starting from a rotating arm,
 so that drift in the load of a shared machine hits every arm alike, and keeps the faster of an
-arm's two fits. Two ratios to the baseline come out of each round; the table gives each one's
-median over rounds with a distribution-free 95% interval (`labkit.stats.median_interval`):
+arm's two fits. Up to `--rounds` rounds run (16), as many as the time budget allows
+(`--budget`, 330 s for the whole run, so that it ends within 6 minutes), and at least 6, the
+fewest a median interval needs. Two ratios to the baseline come out of each round; the table
+gives each one's median over rounds with a distribution-free 95% interval
+(`labkit.stats.median_interval`):
 
 - `wall ratio`: the fit's wall time over the baseline's. On a shared 2-core machine a fit's
   time varies by 10% or more from one fit to the next, so 16 rounds cannot resolve 2% (the
@@ -46,7 +50,7 @@ intervals, and last `liveplot_overhead_ratio=X`: the worst LivePlot arm's median
 
 Usage:
 
-    python benchmarks/liveplot_overhead.py                 # random images, about 5 minutes
+    python benchmarks/liveplot_overhead.py                 # random images, at most 6 minutes
     python benchmarks/liveplot_overhead.py --data cifar10  # offline CIFAR-10 subset
     python benchmarks/liveplot_overhead.py --arms view,diagnostics --rounds 6
 """
@@ -74,6 +78,9 @@ ARMS = {
     "view": ("regular", {"mode": "widget", **VIEW}),
     "diagnostics": ("weightnorm", {"mode": "widget", **VIEW, "diagnostics": True}),
 }
+DEFAULT_ARMS = ("static", "view", "diagnostics")
+# The fewest rounds that give a median interval (`labkit.stats.median_interval`).
+MIN_ROUNDS = 6
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
 # Every call `fit` makes to its callbacks.
 CALLBACK_LIST_HOOKS = (
@@ -86,15 +93,26 @@ CALLBACK_LIST_HOOKS = (
 )
 
 
+STARTED = time.perf_counter()
+
+
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=10_000, help="training images per fit")
     parser.add_argument("--val-images", type=int, default=1000, help="validation images")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per fit")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=16, help="mirrored rounds of all arms")
+    parser.add_argument("--rounds", type=int, default=16, help="most mirrored rounds of all arms")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=330,
+        help="seconds for the whole run: no round starts that would end past it (6 at least)",
+    )
     parser.add_argument("--target", type=float, default=1.02, help="the largest ratio allowed")
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated LivePlot arms")
+    parser.add_argument(
+        "--arms", default=",".join(DEFAULT_ARMS), help=f"comma-separated, of {', '.join(ARMS)}"
+    )
     parser.add_argument("--data", choices=("random", "cifar10"), default="random")
     parser.add_argument(
         "--threads", type=int, default=1, help="TensorFlow threads per op and between ops (0: all)"
@@ -176,19 +194,26 @@ def main(argv: list[str] | None = None) -> float:
     for arm in arms:  # warm-up: tracing, imports, the widget
         fit(arm)
     fits: dict[str, list[Fit]] = {arm: [] for arm in arms}
-    for round_ in range(args.rounds):
-        order = arms[round_ % len(arms) :] + arms[: round_ % len(arms)]
+    rounds = 0
+    while rounds < args.rounds:
+        round_start = time.perf_counter()
+        order = arms[rounds % len(arms) :] + arms[: rounds % len(arms)]
         done: dict[str, list[Fit]] = {arm: [] for arm in arms}
         for arm in order + order[::-1]:
             done[arm].append(fit(arm))
         for arm in arms:
             fits[arm].append(min(done[arm], key=lambda one: one.seconds))
+        rounds += 1
+        now = time.perf_counter()
+        if rounds >= MIN_ROUNDS and now + (now - round_start) > STARTED + args.budget:
+            break
 
     steps = -(-args.images // args.batch_size)
     print(
         f"fit: {args.images} {args.data} images, {steps} batches of {args.batch_size}, "
         f"{args.epochs} epoch(s), {args.threads or 'all'} TensorFlow thread(s); "
-        f"{args.rounds} mirrored rounds, the faster fit of each arm per round"
+        f"{rounds} mirrored rounds (of at most {args.rounds}, in a budget of {args.budget:g} s), "
+        "the faster fit of each arm per round"
     )
     print(
         f"{'arm':<12} {'median s':>9} {'wall ratio':>11} {'95% interval':>17} "
