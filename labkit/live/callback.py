@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import threading
 import time
 from collections import deque
@@ -28,6 +29,9 @@ __all__ = ["LivePlot", "current_learning_rate"]
 _LEARNING_RATE_INTERVAL = 1.0
 # Most of the training time that redraws during a fit may take (see `_draw_if_due`).
 _DRAW_SHARE = 0.005
+# Redraws whose median duration (the lower middle one) spaces out the next ones: one slow
+# redraw (a run's first, which adds its traces) does not hold the figure still for seconds.
+_DRAW_COSTS = 5
 
 
 class LivePlot(keras.callbacks.Callback):
@@ -161,6 +165,7 @@ class LivePlot(keras.callbacks.Callback):
         self._examples = EpochExamples()
         self._last_draw = 0.0
         self._next_draw = math.inf  # when the next redraw during training is due
+        self._draw_costs: deque = deque(maxlen=_DRAW_COSTS)  # seconds the last redraws took
         self._learning_rate_read = -math.inf
 
     @property
@@ -410,11 +415,12 @@ class LivePlot(keras.callbacks.Callback):
             self._record_learning_rate()
             self.renderer.update(self.history)
             interval = self.update_interval
+            self._draw_costs.append(time.monotonic() - now)
             if self._update_interval is None:
-                # Unless told an interval: a slow redraw (many runs overlaid, a slow machine)
-                # spaces the next one out, so that drawing takes at most `_DRAW_SHARE` of
+                # Unless told an interval: slow redraws (many runs overlaid, a slow machine)
+                # space the next ones out, so that drawing takes at most `_DRAW_SHARE` of
                 # the training time.
-                interval = max(interval, (time.monotonic() - now) / _DRAW_SHARE)
+                interval = max(interval, statistics.median_low(self._draw_costs) / _DRAW_SHARE)
             self._next_draw = now + interval
 
     def _record_learning_rate(self, always: bool = False) -> None:

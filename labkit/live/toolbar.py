@@ -96,7 +96,7 @@ class Toolbar:
             value=spec.train_values,
             description="train curve",
             tooltips=["each step's own values", "Keras' running mean over the epoch so far"],
-            style={**narrow, "button_width": "104px"},
+            style={**narrow, "button_width": "120px"},
         )
         self.export_path = widgets.Text(
             value=export_base,

@@ -101,7 +101,8 @@ LIVE_STATE_JS = """() => {
     return {y: plot.layout.yaxis.type, x: plot.layout.xaxis.title.text,
             names: data.map(t => String(t.name)),
             titles: (plot.layout.annotations || []).map(a => String(a.text)),
-            train: train ? Array.from(train.y) : [],
+            // Gaps: null in JSON, NaN in a widget's typed arrays.
+            train: train ? Array.from(train.y, v => Number.isNaN(v) ? null : v) : [],
             marks: (plot.layout.shapes || []).length,
             diagnostics: data.filter(t => t.legend === 'legend2').map(t => ({
                 name: String(t.name), color: t.line.color, legend: t.showlegend !== false,

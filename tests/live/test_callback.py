@@ -185,6 +185,25 @@ def test_slow_redraws_are_spaced_out_unless_an_interval_was_given(
         assert len(draws) - 1 == expected, interval
 
 
+def test_one_slow_redraw_does_not_hold_the_figure_still(compiled_convnet, fake_kernel, monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    plot = LivePlot(mode="widget")
+    costs = iter([0.001, 0.001, 0.5] + [0.001] * 100)  # the third redraw takes half a second
+    draws = []
+
+    def update(history):
+        draws.append(clock["now"])
+        clock["now"] += next(costs)
+
+    monkeypatch.setattr(plot.renderer, "update", update)
+    _train_by_hand(plot, compiled_convnet(), clock, batches=100, seconds_per_batch=0.05)
+    # Spaced by the median of the last redraws (1 ms: every 0.3 s), not by the slow one,
+    # which alone would have held the next redraw back by 100 s.
+    gaps = np.diff(draws[1:])
+    assert len(draws) > 10 and gaps.max() < 1.0, gaps
+
+
 def test_batches_wait_for_a_redraw_but_reading_the_history_sees_them_all(
     compiled_convnet, monkeypatch
 ):
