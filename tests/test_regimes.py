@@ -340,24 +340,27 @@ def test_the_grid_is_the_documented_comparison(tmp_path):
     assert [params.normalization for params in trainings] == list(NORMALIZATIONS)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
-    executed = tmp_path / "executed.ipynb"
+def _executed_outputs(parameters: dict, cwd: Path) -> list:
+    """The outputs of the notebook's code cells, run by papermill in `cwd`."""
+    executed = cwd / "executed.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(executed),
-        parameters={"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD},
-        cwd=str(tmp_path),
+        parameters=parameters,
+        cwd=str(cwd),
         kernel_name="python3",
         progress_bar=False,
     )
-    outputs = [
-        output
-        for cell in nbformat.read(executed, as_version=4).cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    ]
+    cells = nbformat.read(executed, as_version=4).cells
+    return [output for cell in cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
+    outputs = _executed_outputs(
+        {"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD}, cwd=tmp_path
+    )
     assert not [output for output in outputs if output.output_type == "error"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     titles = [
@@ -424,24 +427,11 @@ def test_a_rerun_of_the_study_trains_only_what_is_missing(tmp_path, monkeypatch)
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_without_a_runs_folder_the_notebook_trains_the_reduced_study(cifar10_env, tmp_path):
-    executed = tmp_path / "executed.ipynb"
     with pytest.MonkeyPatch.context() as patch:
         for name, value in cifar10_env.items():
             patch.setenv(name, value)
-        papermill.execute_notebook(
-            str(NOTEBOOK),
-            str(executed),
-            parameters={"reduced_study": TINY_STUDY},  # `runs_dir` empty, as when opened
-            cwd=str(tmp_path),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-    outputs = [
-        output
-        for cell in nbformat.read(executed, as_version=4).cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    ]
+        # `runs_dir` empty, as when the notebook is opened.
+        outputs = _executed_outputs({"reduced_study": TINY_STUDY}, cwd=tmp_path)
     markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert markdown[0].startswith("**This is the reduced study**")
     assert FULL_STUDY_COMMAND in markdown[0]
