@@ -64,6 +64,7 @@ def _expected(model, x, y, spe: int) -> dict[str, list[float]]:
     return expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spe", [1, 4])
 def test_each_step_or_execution_gets_its_own_values_exactly(spe):
     spe = _spe(spe)
@@ -88,6 +89,7 @@ def test_each_step_or_execution_gets_its_own_values_exactly(spe):
     np.testing.assert_allclose(run.epoch_ends.column("steps"), [STEPS, 2 * STEPS])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spe", [1, 4])
 def test_the_curve_runs_on_across_the_epoch_boundary(spe):
     """Frozen weights and a fixed order: epoch 2 repeats epoch 1's values exactly, where Keras'
@@ -108,6 +110,7 @@ def test_the_curve_runs_on_across_the_epoch_boundary(spe):
     assert [shape["x0"] for shape in drawn["layout"]["shapes"] if shape["xref"] == "x"] == [1.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spe", [1, 4])
 def test_title_and_eta_follow_the_executions(spe):
     spe = _spe(spe)
@@ -129,6 +132,7 @@ def test_title_and_eta_follow_the_executions(spe):
     assert "frozen: completed" in plot.figure().layout.title.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spe", [1, 4])
 def test_diagnostics_are_measured_at_execution_boundaries(spe):
     spe = _spe(spe)

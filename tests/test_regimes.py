@@ -410,6 +410,7 @@ def test_a_rerun_of_the_study_trains_only_what_is_missing(tmp_path, monkeypatch)
     monkeypatch.setattr(
         labkit.experiment, "run_experiment", lambda params, data: trained.append(params)
     )
+    monkeypatch.setattr("keras.backend.clear_session", lambda: None)  # nothing was built
     first = plan.runs(tmp_path)[0]  # sgd, 0.1, seed 0, no normalization: already done
     write_run(tmp_path, "sgd", 0.1, "none", 0, 0.3, [2.0] * 5)
     folder = Path(first.output_dir) / first.run_name
