@@ -32,6 +32,8 @@ from labkit._io import atomic_file, process_exists, remove_stale_temporaries
 __all__ = [
     "check_archive",
     "Dataset",
+    "IMAGE_DTYPES",
+    "to_float_images",
     "DatasetError",
     "DatasetCacheWarning",
     "load_dataset",
@@ -72,6 +74,9 @@ DATASETS = {
     "fashion_mnist": FASHION_MNIST_CLASSES,
 }
 LABEL_MODES = ("sparse", "onehot")
+# How `load_dataset` returns images: floats in [0, 1], or the pixels as stored (4x smaller;
+# training converts each batch as it is drawn, see `to_float_images`).
+IMAGE_DTYPES = ("float32", "uint8")
 SPLITS = ("train", "test")
 # Seconds a download may stall before giving up, so "no internet" fails fast.
 _DOWNLOAD_TIMEOUT = 20
@@ -83,7 +88,8 @@ class DatasetError(RuntimeError):
 
 @dataclass(frozen=True, repr=False)
 class Dataset:
-    """Train and test arrays: images float32 in [0, 1] (N, H, W, C), labels sparse or one-hot."""
+    """Train and test arrays: images (N, H, W, C), float32 in [0, 1] or uint8 pixels, labels
+    sparse or one-hot. `to_float_images` turns either kind of image into the model's input."""
 
     name: str
     x_train: np.ndarray
@@ -116,8 +122,9 @@ def load_dataset(
     seed: int = 0,
     archive: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    dtype: str = "float32",
 ) -> Dataset:
-    """Loads a dataset as float32 images in [0, 1] and integer or one-hot labels.
+    """Loads a dataset as images (float32 in [0, 1], or uint8) and integer or one-hot labels.
 
     The real path is Keras' download (`keras.datasets.<name>.load_data()`). For CIFAR-10 an
     offline archive is used instead when `archive` is given or the environment variable
@@ -133,6 +140,8 @@ def load_dataset(
         seed: Seed of the subset draw.
         archive: Path of an offline CIFAR-10 archive (`cifar10-jpeg-q75.tar.gz`).
         cache_dir: Where decoded archives are cached.
+        dtype: `"float32"` (images in [0, 1]) or `"uint8"` (the pixels, a quarter of the
+            memory; `to_float_images` converts a batch exactly as `"float32"` would have).
 
     Returns:
         A `Dataset`.
@@ -161,6 +170,11 @@ def load_dataset(
             )
 
     check_int("seed", seed, minimum=0)  # before loading, not when drawing the subset
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(
+            f"Invalid `dtype`: expected one of {quoted(IMAGE_DTYPES)}. Received: `dtype={dtype!r}`"
+        )
+    images = _to_float_images if dtype == "float32" else _with_channel_axis
 
     archive = archive or os.environ.get(ARCHIVE_ENV) or None
     if name == "cifar10" and archive:
@@ -173,9 +187,9 @@ def load_dataset(
     test = _balanced_subset(y_test, test_limit, rng)
     return Dataset(
         name=name,
-        x_train=_to_float_images(x_train[train]),
+        x_train=images(x_train[train]),
         y_train=_encode_labels(y_train[train], num_classes, labels),
-        x_test=_to_float_images(x_test[test]),
+        x_test=images(x_test[test]),
         y_test=_encode_labels(y_test[test], num_classes, labels),
         class_names=DATASETS[name],
     )
@@ -436,10 +450,36 @@ def _shares(total: int, open_classes: np.ndarray) -> np.ndarray:
     return shares
 
 
+def to_float_images(x):
+    """Images as the models take them: uint8 pixels become float32 in [0, 1] (`x / 255`, the
+    same values `load_dataset(dtype="float32")` gives), float images are cast to float32.
+
+    Works on NumPy arrays and, in-graph, on TensorFlow tensors (as in a `tf.data` pipeline).
+
+    Example:
+
+    >>> to_float_images(np.array([[0, 51, 255]], dtype=np.uint8))
+    array([[0. , 0.2, 1. ]], dtype=float32)
+    """
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.uint8:
+            return x.astype(np.float32) / np.float32(255.0)
+        return x.astype(np.float32, copy=False)
+    import tensorflow as tf
+
+    if x.dtype == tf.uint8:
+        return tf.cast(x, tf.float32) / 255.0
+    return tf.cast(x, tf.float32)
+
+
+def _with_channel_axis(x: np.ndarray) -> np.ndarray:
+    return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
+
+
 def _to_float_images(x: np.ndarray) -> np.ndarray:
     x = x.astype("float32")
     x /= 255.0  # in place: one float copy of the images, not two
-    return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
+    return _with_channel_axis(x)
 
 
 def _encode_labels(y: np.ndarray, num_classes: int, mode: str) -> np.ndarray:

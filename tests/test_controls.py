@@ -54,6 +54,8 @@ def test_controls_start_from_the_notebook_values():
         "init_style": "paper",
         "seed": 3,
         "train_limit": 3000,
+        "jit_compile": "auto",
+        "steps_per_execution": "auto",
     }
     assert 48 in panel.controls["batch_size"].options  # added beside the usual sizes
     assert panel.controls["learning_rate"].base == 10  # a log slider

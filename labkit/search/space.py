@@ -143,8 +143,14 @@ class Dimension:
         Traceback (most recent call last):
         ValueError: Invalid search space for `epochs`: expected `type: int` or ...
         """
-        if self.kind != CATEGORICAL and parameter_type not in _PARAMETER_TYPES[self.kind]:
-            kinds = [kind for kind, types in _PARAMETER_TYPES.items() if parameter_type in types]
+        # A union (`"int | str"`, see `labkit.sweep.parse_value`) suits a kind one member suits.
+        members = parameter_type.split(" | ") if parameter_type else [parameter_type]
+
+        def suits(kind: str) -> bool:
+            return any(member in _PARAMETER_TYPES[kind] for member in members)
+
+        if self.kind != CATEGORICAL and not suits(self.kind):
+            kinds = [kind for kind in _PARAMETER_TYPES if suits(kind)]
             allowed = " or ".join(f"`type: {kind}`" for kind in [*kinds, CATEGORICAL])
             self._fail(f"{allowed} for a parameter of type {parameter_type}")
 

@@ -25,6 +25,7 @@ MODULES = [
     "tests/test_meanonly.py",
     "tests/test_models.py",
     "tests/test_per_step_values.py",
+    "tests/test_steps_per_execution.py",
 ]
 
 
