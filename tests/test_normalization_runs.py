@@ -133,7 +133,6 @@ def test_momentum_batchnorm_run_records_the_loss_and_accuracy_of_every_step(
         epochs=2,
         batch_size=16,
         output_dir=str(tmp_path),
-        steps_per_execution=1,  # a record every 10 steps needs a batch end after each step
     )
     result = run_experiment(params, data=random_cifar10)
 
