@@ -1,7 +1,8 @@
 """labkit: a live Jupyter lab for Weight Normalization (Salimans & Kingma, 2016) on Keras 3.
 
 Heavy names (everything that needs Keras) are imported on first use, so that the `labkit`
-command and parameter validation start fast.
+command and parameter validation start fast. Importing labkit keeps TensorFlow's C++ log lines
+out of notebooks (`labkit._tf_logs`; `TF_CPP_MIN_LOG_LEVEL`, when set, is respected).
 
 Example:
 
@@ -12,6 +13,10 @@ Example:
 from __future__ import annotations
 
 from labkit._lazy import lazy_names
+from labkit._tf_logs import quiet_tensorflow_logs
+
+# Before anything imports TensorFlow: its C++ start-up lines stay out of notebooks.
+quiet_tensorflow_logs()
 
 __version__ = "0.1.0"
 

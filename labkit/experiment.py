@@ -52,7 +52,7 @@ def run_experiment(
     data-dependent init of a WeightNorm model on a training batch, then `fit`s with the test
     set as validation data. Images may be uint8 (`ExperimentParams.load_data` loads them so):
     each batch is converted as it is drawn. The history is recorded after every epoch,
-    the training loss every `STEP_LOSS_EVERY` steps (`RunResult.steps`), and, when
+    each step's own training loss and accuracy in `RunResult.steps`, and, when
     `params.output_dir` is set, both are written to `<output_dir>/<run_name>/` as they
     grow, so a run that is stopped (`model.stop_training`), interrupted or crashes keeps
     what it computed; an interruption or error is re-raised after saving.
@@ -72,7 +72,7 @@ def run_experiment(
 
     from labkit.batches import ShuffledBatches, validation_data
     from labkit.models import build_convnet
-    from labkit.recording import STEP_LOSS_EVERY, EpochRecorder, StepRecorder
+    from labkit.recording import STEP_EVERY, EpochRecorder, StepRecorder
     from labkit.speed import resolve_speed
     from labkit.weightnorm import data_init
 
@@ -112,7 +112,7 @@ def run_experiment(
     )
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)
-    steps = StepRecorder(result, STEP_LOSS_EVERY, params.batch_size, len(data.x_train))
+    steps = StepRecorder(result, STEP_EVERY, params.batch_size, len(data.x_train))
     start = time.perf_counter()
     try:
         if params.weight_norm and params.data_init:

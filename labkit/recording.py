@@ -1,19 +1,21 @@
-"""The callbacks that record a run's history as it trains: per epoch, and every few steps."""
+"""The callbacks that record a run's history as it trains: per epoch, and per step."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 
 from labkit._checks import check_int
 from labkit.results import RunResult
+from labkit.running_means import EpochExamples, StepValues
 
-__all__ = ["EpochRecorder", "StepRecorder", "STEP_LOSS_EVERY"]
+__all__ = ["EpochRecorder", "StepRecorder", "STEP_EVERY"]
 
-# Optimizer steps between two records of `StepRecorder` in `run_experiment`.
-STEP_LOSS_EVERY = 10
+# Optimizer steps between two records of `StepRecorder` in `run_experiment`: every step.
+STEP_EVERY = 1
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -44,73 +46,92 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 class StepRecorder(keras.callbacks.Callback):
-    """Records the training loss every `every` optimizer steps in `result.steps`.
+    """Records each training step's own loss and accuracy in `result.steps` (`metrics.json`).
 
-    Each record holds `step` (optimizer steps done), `loss` (the mean training loss over the
-    examples of the steps since the previous record) and `seconds` (since training began); a
-    last, shorter stretch is recorded when training ends. Keras reports after each batch the
-    running mean of the loss over the epoch so far, weighted by batch size; the recorder
-    recovers each stretch's own mean from it, so the values do not lag like the running mean.
+    Keras reports after each batch the running mean of every metric over the epoch so far; the
+    recorder recovers from them, exactly, the values of the steps themselves
+    (`labkit.running_means`), so they neither lag nor restart at each epoch. Every `every`
+    optimizer steps it records `step` (the steps done), each of `metrics` (its mean over the
+    examples of the steps since the previous record; with `every=1` each step's own value) and
+    `seconds` (since training began); a last, shorter stretch is recorded when training ends.
+
+    With `steps_per_execution=k` Keras reports once per execution of `k` steps: the records
+    then fall at execution boundaries and hold each execution's mean.
 
     Args:
         result: The run's result; its `steps` receives the records.
         every: Optimizer steps between two records (at least 1).
-        batch_size: Examples per step (the last batch of an epoch may hold fewer).
-        examples: Training examples per epoch.
+        batch_size: Examples per step (the last batch of an epoch may hold fewer); `None`
+            reads it from the model while it trains.
+        examples: Training examples per epoch, or `None` to read it likewise.
+        metrics: The training metrics to record (those Keras reports).
 
     Example:
 
-    >>> recorder = StepRecorder(result, every=10, batch_size=32, examples=len(x))
+    >>> recorder = StepRecorder(result, every=1, batch_size=32, examples=len(x))
     >>> model.fit(x, y, batch_size=32, callbacks=[recorder])
     >>> result.steps["step"][:3], result.steps["loss"][:3]
     """
 
-    def __init__(self, result: RunResult, every: int, batch_size: int, examples: int):
+    def __init__(
+        self,
+        result: RunResult,
+        every: int = 1,
+        batch_size: int | None = None,
+        examples: int | None = None,
+        metrics: Sequence[str] = ("loss", "accuracy"),
+    ):
         super().__init__()
         check_int("every", every, minimum=1)
-        check_int("batch_size", batch_size, minimum=1)
-        check_int("examples", examples, minimum=1)
+        for name, value in (("batch_size", batch_size), ("examples", examples)):
+            if value is not None:
+                check_int(name, value, minimum=1)
         self.result = result
         self.every = every
-        self.batch_size = batch_size
-        self.examples = examples
+        self.metrics = tuple(metrics)
+        self._examples = EpochExamples(batch_size, examples)
+        self._values = StepValues()
         self._start = time.perf_counter()
         self._step = 0  # optimizer steps done
         self._epoch_start = 0  # steps done before this epoch
-        self._stretch = [0.0, 0]  # summed loss x examples, examples, since the last record
-        self._epoch = [0.0, 0]  # the same since the epoch began (Keras' running mean x count)
+        # Each metric's sum over the examples since the last record, and those examples.
+        self._stretch: dict[str, float] = {}
+        self._count = 0.0
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._examples.start_fit()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = [0.0, 0]
         self._epoch_start = self._step
+        self._examples.start_epoch()
+        self._values.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        if not logs or "loss" not in logs:
+        means = {name: logs[name] for name in self.metrics if name in (logs or {})}
+        if not means:
             return
-        # `batch` is the epoch's last step done (several per call with `steps_per_execution`).
-        seen = min((batch + 1) * self.batch_size, self.examples)
-        total = float(logs["loss"]) * seen
-        self._stretch[0] += total - self._epoch[0]
-        self._stretch[1] += seen - self._epoch[1]
-        self._epoch = [total, seen]
+        # `batch` is the execution's last step; Keras counts past the epoch's end when the
+        # epoch's steps are not a multiple of `steps_per_execution`.
+        steps = self.params.get("steps") if self.params else None
+        batch = min(batch, steps - 1) if steps else batch
+        seen = self._examples.seen(self.model, batch, steps)
+        values, count = self._values.after(means, seen)
+        for name, value in values.items():
+            self._stretch[name] = self._stretch.get(name, 0.0) + value * count
+        self._count += count
         step, self._step = self._step, self._epoch_start + batch + 1
         if self._step // self.every > step // self.every:
             self._record()
 
     def on_train_end(self, logs=None):
-        if self._stretch[1]:
+        if self._count:
             self._record()
 
     def _record(self) -> None:
-        total, count = self._stretch
-        record = {
-            "step": self._step,
-            "loss": total / count,
-            "seconds": round(time.perf_counter() - self._start, 3),
-        }
+        record = {"step": self._step}
+        record.update({name: total / self._count for name, total in self._stretch.items()})
+        record["seconds"] = round(time.perf_counter() - self._start, 3)
         for key, value in record.items():
             self.result.steps.setdefault(key, []).append(value)
-        self._stretch = [0.0, 0]
+        self._stretch, self._count = {}, 0.0

@@ -70,9 +70,10 @@ class RunRecord:
         duration_s: Seconds from the start of training to the end of the run.
         started_at: UTC start time, ISO 8601.
         versions: Python and library versions (see `library_versions`).
-        steps: Values recorded every few optimizer steps (see `labkit.recording.StepRecorder`):
-            `step` (optimizer steps done), `loss` (the training loss averaged over the steps
-            since the previous record) and `seconds` (since training began); empty if none.
+        steps: Values recorded per optimizer step (see `labkit.recording.StepRecorder`):
+            `step` (optimizer steps done), `loss` and `accuracy` (the step's own training
+            values, or their mean over the steps since the previous record) and `seconds`
+            (since training began); empty if none.
         compiled: What the model was compiled with: `jit_compile` and `steps_per_execution`
             as used (`"auto"` resolved, see `labkit.speed`); empty if unknown.
 
@@ -243,7 +244,7 @@ def _best(values: list[float | None]) -> float | None:
 class RunResult:
     """What one run produced: its per-epoch history, timings, status and where it was saved.
 
-    `steps` holds what `labkit.recording.StepRecorder` records every few optimizer steps;
+    `steps` holds what `labkit.recording.StepRecorder` records at every optimizer step;
     `compiled` the `jit_compile` and `steps_per_execution` the model was compiled with.
 
     Example:

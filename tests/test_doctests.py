@@ -15,6 +15,7 @@ from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.panel_controller import data_key
 from labkit.params import ExperimentParams
 from labkit.results import RunRecord, RunResult
+from labkit.running_means import EpochExamples, StepValues
 
 EXAMPLES = [
     _checks,
@@ -36,6 +37,8 @@ EXAMPLES = [
     MeanOnlyBatchNormalization,
     stats,
     ShuffledBatches,
+    StepValues,
+    EpochExamples,
 ]
 
 

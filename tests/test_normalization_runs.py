@@ -12,7 +12,7 @@ import pytest
 from labkit.experiment import run_experiment
 from labkit.notebook_contract import NOTEBOOK_DEFAULTS, notebook_runs, tutorial_runs
 from labkit.params import ExperimentParams
-from labkit.recording import STEP_LOSS_EVERY, StepRecorder
+from labkit.recording import StepRecorder
 from labkit.results import ResultFileError, RunRecord, RunResult
 
 # --- parameters ----------------------------------------------------------------------------
@@ -123,7 +123,9 @@ def test_notebook_normalization_conflicts_fail_in_one_line(values, message):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("seeded")
-def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10, tmp_path):
+def test_momentum_batchnorm_run_records_the_loss_and_accuracy_of_every_step(
+    random_cifar10, tmp_path
+):
     params = ExperimentParams(
         normalization="batchnorm",
         optimizer="momentum",
@@ -131,7 +133,6 @@ def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10,
         epochs=2,
         batch_size=16,
         output_dir=str(tmp_path),
-        steps_per_execution=1,  # a record every 10 steps needs a batch end after each step
     )
     result = run_experiment(params, data=random_cifar10)
 
@@ -140,9 +141,13 @@ def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10,
     kinds = {type(layer).__name__ for layer in result.model.layers}
     assert "BatchNormalization" in kinds and result.model.name == "batchnorm"
     total_steps = 2 * 13  # 200 images in batches of 16
-    expected = [*range(STEP_LOSS_EVERY, total_steps + 1, STEP_LOSS_EVERY), total_steps]
-    assert result.steps["step"] == expected
-    assert all(np.isfinite(result.steps["loss"])) and len(result.steps["seconds"]) == 3
+    assert result.steps["step"] == list(range(1, total_steps + 1))
+    assert all(np.isfinite(result.steps["loss"])) and len(result.steps["seconds"]) == total_steps
+    accuracy = np.array(result.steps["accuracy"])
+    # The last batch of an epoch holds 8 images: its accuracy is a multiple of 1/8, the others'
+    # of 1/16 (up to Keras' float32 running means).
+    sizes = np.array(([16] * 12 + [8]) * 2)
+    np.testing.assert_allclose(accuracy * sizes, np.round(accuracy * sizes), atol=1e-4)
     assert result.steps["seconds"] == sorted(result.steps["seconds"])
     metrics = json.loads((tmp_path / "batchnorm" / "metrics.json").read_text())
     assert metrics["steps"] == result.steps
@@ -150,7 +155,7 @@ def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10,
     assert RunResult.load(tmp_path / "batchnorm").steps == result.steps
 
 
-def _feed(recorder: StepRecorder, epochs: list[list[float]], batch_size: int) -> None:
+def _feed(recorder: StepRecorder, epochs: list[list[float]], batch_size: int, examples: int):
     """Plays Keras' batch logs for known per-batch losses: the running, batch-size-weighted
     mean over the epoch so far (the last batch of an epoch holds the remainder)."""
     recorder.on_train_begin()
@@ -158,7 +163,7 @@ def _feed(recorder: StepRecorder, epochs: list[list[float]], batch_size: int) ->
         recorder.on_epoch_begin(epoch)
         total = seen = 0.0
         for batch, loss in enumerate(losses):
-            size = min(batch_size, recorder.examples - batch * batch_size)
+            size = min(batch_size, examples - batch * batch_size)
             total, seen = total + loss * size, seen + size
             recorder.on_train_batch_end(batch, {"loss": total / seen, "accuracy": 0.5})
     recorder.on_train_end()
@@ -169,7 +174,7 @@ def test_step_recorder_recovers_each_stretch_mean_across_epochs():
     recorder = StepRecorder(result, every=2, batch_size=4, examples=10)  # batches 4, 4, 2
     epochs = [[3.0, 2.0, 1.0], [0.9, 0.8, 0.5]]
 
-    _feed(recorder, epochs, batch_size=4)
+    _feed(recorder, epochs, batch_size=4, examples=10)
 
     assert result.steps["step"] == [2, 4, 6]
     # Steps 1-2: (3*4 + 2*4) / 8; steps 3-4 cross the epoch: (1*2 + 0.9*4) / 6; then 5-6.
@@ -179,23 +184,25 @@ def test_step_recorder_recovers_each_stretch_mean_across_epochs():
 
 def test_step_recorder_keeps_a_last_short_stretch():
     result = RunResult(ExperimentParams())
-    _feed(StepRecorder(result, every=4, batch_size=5, examples=15), [[2.0, 1.0, 0.5]], 5)
+    _feed(StepRecorder(result, every=4, batch_size=5, examples=15), [[2.0, 1.0, 0.5]], 5, 15)
     assert result.steps["step"] == [3]
     np.testing.assert_allclose(result.steps["loss"], [3.5 / 3])
 
 
 def test_step_recorder_counts_steps_from_keras_batch_index():
-    """With `steps_per_execution=2` Keras reports every second batch: steps still count."""
+    """With `steps_per_execution=2` Keras reports every second batch (and counts past the
+    epoch's end when its steps are odd): steps still count."""
     result = RunResult(ExperimentParams())
-    recorder = StepRecorder(result, every=3, batch_size=2, examples=8)  # 4 steps per epoch
+    recorder = StepRecorder(result, every=3, batch_size=2, examples=6)  # 3 steps per epoch
+    recorder.set_params({"epochs": 2, "steps": 3})
     recorder.on_train_begin()
     for epoch in range(2):
         recorder.on_epoch_begin(epoch)
-        for batch in (1, 3):  # running means of losses 1.0 per example
-            recorder.on_train_batch_end(batch, {"loss": 1.0})
+        for batch, mean in ((1, 2.0), (3, 1.5)):  # executions of losses 2.0, then 0.5
+            recorder.on_train_batch_end(batch, {"loss": mean})
     recorder.on_train_end()
-    assert result.steps["step"] == [4, 6, 8]
-    np.testing.assert_allclose(result.steps["loss"], [1.0, 1.0, 1.0])
+    assert result.steps["step"] == [3, 6]
+    np.testing.assert_allclose(result.steps["loss"], [1.5, 1.5])
 
 
 def test_step_recorder_checks_its_arguments():

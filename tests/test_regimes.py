@@ -14,10 +14,15 @@ import pytest
 from labkit.notebook_contract import notebook_runs, validate_notebook_parameters
 from labkit.params import ExperimentParams
 from labkit.regimes import (
+    FULL_STUDY_COMMAND,
+    REDUCED_STUDY,
+    REDUCED_STUDY_DIR,
     accuracy_differences,
     first_at_or_below,
     load_regime_runs,
     loss_curves_figure,
+    reduced_study_note,
+    run_study,
     sensitivity_figure,
     speed_figure,
     summarize_regimes,
@@ -25,7 +30,7 @@ from labkit.regimes import (
     verdict,
 )
 from labkit.results import RunRecord
-from labkit.stats import difference_interval, mean_interval
+from labkit.stats import difference_interval, difference_p_value, holm_adjusted, mean_interval
 from labkit.sweep.planning import load_grid_file, parse_seeds, plan_sweep
 from labkit.variants import NORMALIZATIONS
 
@@ -168,19 +173,46 @@ def test_summary_over_seeds(runs_dir):
     assert table.loc[6, "diverged"] == "3/3" and table.loc[6, "reached threshold"] == "0/3"
 
 
-def test_accuracy_differences_are_called_only_outside_the_interval(runs_dir):
+def test_accuracy_differences_are_called_after_the_holm_correction(runs_dir):
     differences = accuracy_differences(load_regime_runs(runs_dir)).set_index(
         ["optimizer", "learning_rate"]
     )
-    for (optimizer, rate), row in differences.iterrows():
-        expected = difference_interval(
-            SETTINGS[(optimizer, rate, "weightnorm")][0], SETTINGS[(optimizer, rate, "none")][0]
-        )
+    pairs = [
+        (SETTINGS[(optimizer, rate, "weightnorm")][0], SETTINGS[(optimizer, rate, "none")][0])
+        for optimizer, rate in differences.index
+    ]
+    p_values = [difference_p_value(a, b) for a, b in pairs]
+    for (a, b), p, p_holm, (_, row) in zip(
+        pairs, p_values, holm_adjusted(p_values), differences.iterrows()
+    ):
+        expected = difference_interval(a, b)
         assert row["difference"] == pytest.approx(expected.mean)
         assert row["ci95"] == pytest.approx(expected.half_width)
-        called = "" if not expected.excludes_zero else "higher" if expected.mean > 0 else "lower"
+        assert (row["p"], row["p_holm"]) == (pytest.approx(p), pytest.approx(p_holm))
+        called = "" if p_holm > 0.05 else "higher" if expected.mean > 0 else "lower"
         assert row["shown"] == called
     assert differences["shown"].tolist() == ["", "higher", "lower", "higher"]
+
+
+def test_a_difference_one_comparison_alone_would_call_is_not_called_among_many(tmp_path):
+    """At 95% each, one in twenty equal settings shows a 'difference': the verdict counts the
+    comparisons (Holm-Bonferroni) and says so."""
+    rates = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]
+    borderline = ([0.33, 0.34, 0.35], [0.30, 0.31, 0.32])  # p = 0.02 on its own
+    for index, rate in enumerate(rates):
+        ours, theirs = borderline if index == 0 else ([0.30, 0.32, 0.31], [0.31, 0.30, 0.32])
+        for seed in range(3):
+            write_run(tmp_path, "sgd", rate, "weightnorm", seed, ours[seed], [2.0] * 5)
+            write_run(tmp_path, "sgd", rate, "none", seed, theirs[seed], [2.0] * 5)
+    runs = load_regime_runs(tmp_path)
+    differences = accuracy_differences(runs)
+    first = differences.iloc[0]
+    assert difference_interval(*borderline).excludes_zero and first["p"] < 0.05
+    assert first["p_holm"] > 0.05 and first["shown"] == ""
+    text = verdict(runs, THRESHOLD)
+    assert "6 accuracy comparisons, Holm-Bonferroni-corrected" in text
+    assert "at 0 of 6 learning rates, a lower one at 0, and no difference is shown at 6" in text
+    assert "with the Holm-Bonferroni correction for multiple comparisons" in text
 
 
 def test_verdict_words_what_the_numbers_show(runs_dir):
@@ -190,20 +222,20 @@ def test_verdict_words_what_the_numbers_show(runs_dir):
     sgd = difference_interval(
         SETTINGS[("sgd", 0.1, "weightnorm")][0], SETTINGS[("sgd", 0.1, "none")][0]
     )
-    assert "**In short** (3 seeds per setting)" in text
+    assert "**In short** (3 seeds per setting; 4 accuracy comparisons" in text
     assert (
         "WeightNorm: a higher final validation accuracy than no normalization in 2 of 4 "
         "settings (optimizer and learning rate), a lower one in 1"
     ) in text
     assert (
         "WeightNorm ends with a higher validation accuracy than no normalization at 1 of 2 "
-        f"learning rates (0.1: {sgd.format('+.3f')}), a lower one at 0, and no difference is "
-        "shown at 1."
+        f"learning rates (0.1: {sgd.format('+.3f')}, Holm p = "
     ) in text
+    assert "), a lower one at 0, and no difference is shown at 1." in text
     # SGD: no normalization reaches 1.8 only at 0.1 (at step 40), WeightNorm at both rates.
     assert "no normalization at 1 of 2 (0.1); WeightNorm at 2 of 2 (0.01, 0.1)" in text
     steps = difference_interval([20, 20, 20], [40, 40, 40])
-    assert f"fewer steps ({steps.format('+.0f')})" in text
+    assert f"fewer steps ({steps.format('+.0f')}, Holm p = 0)" in text
     # Adam at 0.1 diverges without normalization: never reaches the threshold there.
     assert "no normalization at 1 of 2 (0.01); WeightNorm at 1 of 2 (0.01)" in text
     assert "plain SGD" in text and "**Adam**" in text
@@ -276,7 +308,7 @@ GRID = NOTEBOOKS / "where_weightnorm_helps.grid.yaml"
 
 def test_notebook_parameters_are_documented_and_it_is_committed_clean():
     parameters = papermill.inspect_notebook(str(NOTEBOOK))
-    assert set(parameters) == {"runs_dir", "loss_threshold"}
+    assert set(parameters) == {"runs_dir", "loss_threshold", "reduced_study"}
     for name, parameter in parameters.items():
         assert parameter["inferred_type_name"] != "None" and parameter["help"], name
     for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
@@ -308,24 +340,27 @@ def test_the_grid_is_the_documented_comparison(tmp_path):
     assert [params.normalization for params in trainings] == list(NORMALIZATIONS)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
-    executed = tmp_path / "executed.ipynb"
+def _executed_outputs(parameters: dict, cwd: Path) -> list:
+    """The outputs of the notebook's code cells, run by papermill in `cwd`."""
+    executed = cwd / "executed.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(executed),
-        parameters={"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD},
-        cwd=str(tmp_path),
+        parameters=parameters,
+        cwd=str(cwd),
         kernel_name="python3",
         progress_bar=False,
     )
-    outputs = [
-        output
-        for cell in nbformat.read(executed, as_version=4).cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    ]
+    cells = nbformat.read(executed, as_version=4).cells
+    return [output for cell in cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
+    outputs = _executed_outputs(
+        {"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD}, cwd=tmp_path
+    )
     assert not [output for output in outputs if output.output_type == "error"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     titles = [
@@ -340,3 +375,71 @@ def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
     assert markdown == [verdict(load_regime_runs(runs_dir), THRESHOLD)]
     html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "WeightNorm" in html and "final val accuracy (mean ± 95% CI)" in html
+
+
+# --- the reduced study ---------------------------------------------------------------------
+
+TINY_STUDY = {
+    "optimizers": ["sgd"],
+    "learning_rates": [0.1],
+    "seeds": [0, 1],
+    "epochs": 1,
+    "train_limit": 100,
+    "test_limit": 50,
+}
+
+
+def test_the_reduced_study_is_sized_and_described():
+    assert REDUCED_STUDY.trainings == 36
+    assert REDUCED_STUDY.describe().startswith(
+        "2 optimizers (sgd, adam) x 3 learning rates (0.001, 0.01, 0.1) x 2 normalizations "
+        "(none, weightnorm) x 3 seeds (0, 1, 2): 36 trainings of 3 epochs"
+    )
+    note = reduced_study_note()
+    assert note.startswith("**This is the reduced study**") and FULL_STUDY_COMMAND in note
+    with pytest.raises(ValueError, match=r"Invalid value for `reduced_study`.*'seed'"):
+        REDUCED_STUDY.replace(seed=3)
+
+
+def test_a_rerun_of_the_study_trains_only_what_is_missing(tmp_path, monkeypatch):
+    import labkit.experiment
+
+    plan = REDUCED_STUDY.replace(**TINY_STUDY)
+    trained, loaded = [], []
+    monkeypatch.setattr(ExperimentParams, "load_data", lambda self: loaded.append(self.seed))
+    monkeypatch.setattr(
+        labkit.experiment, "run_experiment", lambda params, data: trained.append(params)
+    )
+    monkeypatch.setattr("keras.backend.clear_session", lambda: None)  # nothing was built
+    first = plan.runs(tmp_path)[0]  # sgd, 0.1, seed 0, no normalization: already done
+    write_run(tmp_path, "sgd", 0.1, "none", 0, 0.3, [2.0] * 5)
+    folder = Path(first.output_dir) / first.run_name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    next(tmp_path.glob("sgd,0.1,0,*/regular")).rename(folder)
+
+    assert run_study(tmp_path, plan, progress=False) == tmp_path
+    assert [(p.seed, p.normalization) for p in trained] == [
+        (0, "weightnorm"), (1, "none"), (1, "weightnorm")
+    ]  # fmt: skip
+    assert loaded == [0, 1]  # each seed's subset once
+    assert {Path(p.output_dir).name for p in trained} == {"sgd-lr0.1-seed0", "sgd-lr0.1-seed1"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_without_a_runs_folder_the_notebook_trains_the_reduced_study(cifar10_env, tmp_path):
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cifar10_env.items():
+            patch.setenv(name, value)
+        # `runs_dir` empty, as when the notebook is opened.
+        outputs = _executed_outputs({"reduced_study": TINY_STUDY}, cwd=tmp_path)
+    markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert markdown[0].startswith("**This is the reduced study**")
+    assert FULL_STUDY_COMMAND in markdown[0]
+    progress = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "reduced study" in progress and "4/4" in progress  # the text progress bar
+    folder = tmp_path / REDUCED_STUDY_DIR
+    runs = load_regime_runs(folder)
+    assert len(runs) == 4 and set(runs["normalization"]) == {"none", "weightnorm"}
+    assert markdown[-1] == verdict(runs, THRESHOLD)
+    assert "Holm-Bonferroni" in markdown[-1]

@@ -250,6 +250,23 @@ def test_sweep_report_notebook_writes_the_report(runs_dir, tmp_path):
     assert sorted(path.name for path in (tmp_path / "report").iterdir()) == sorted(written)
 
 
+@pytest.mark.slow
+def test_sweep_report_notebook_without_runs_says_so_in_one_line(tmp_path):
+    papermill.execute_notebook(
+        str(REPORT_NOTEBOOK),
+        str(tmp_path / "executed.ipynb"),
+        kernel_name="python3",
+        cwd=str(tmp_path),  # an empty folder: no `runs/sweep`
+        progress_bar=False,
+    )
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    outputs = [output for cell in executed.cells for output in cell.get("outputs", [])]
+    assert [output.output_type for output in outputs] == ["stream"]
+    line = outputs[0]["text"]
+    assert line.count("\n") == 1 and line.startswith("No metrics.json below the runs folder.")
+    assert "Run a sweep first" in line
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labkit.stats import difference_interval, mean_interval
+from labkit.stats import difference_interval, difference_p_value, holm_adjusted, mean_interval
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -34,6 +34,19 @@ def test_difference_interval_is_welch():
     low, high = result.confidence_interval(0.95)
     assert diff.low == pytest.approx(low) and diff.high == pytest.approx(high)
     assert diff.excludes_zero == (result.pvalue < 0.05)
+    assert difference_p_value(a, b) == pytest.approx(result.pvalue)
+
+
+def test_holm_adjusts_step_down_and_skips_missing_tests():
+    # m = 4 tests: sorted p 0.005, 0.01, 0.03, 0.04 are multiplied by 4, 3, 2, 1, then kept
+    # increasing: 0.02, 0.03, 0.06, 0.06. NaN is no test and does not count.
+    adjusted = holm_adjusted([0.04, 0.005, math.nan, 0.03, 0.01])
+    np.testing.assert_allclose(adjusted, [0.06, 0.02, math.nan, 0.06, 0.03])
+    assert holm_adjusted([0.9, 0.5]).tolist() == [1.0, 1.0]  # capped at 1
+    assert holm_adjusted([]).size == 0
+    # Never less strict than one test alone, never stricter than Bonferroni.
+    p = np.random.default_rng(0).random(20) / 10
+    assert np.all(holm_adjusted(p) >= p) and np.all(holm_adjusted(p) <= np.minimum(1, 20 * p))
 
 
 def test_overlapping_settings_show_no_difference():

@@ -1,10 +1,11 @@
 """A run at `steps_per_execution > 1`, and from uint8 images: what watches training still works.
 
 `run_experiment` at 3 steps per call (which do not divide an epoch's 5 batches): the per-epoch
-files and what a search's pruner reads from them, Stop (ends within one call), and the uint8
-pipeline (the same training as from float32 images). `tests/integration/test_backends.py`
-runs this module under JAX and PyTorch too; PyTorch's Keras trainer runs one step per call,
-so there a value above 1 must be refused before anything trains.
+files, the per-step values and what a search's pruner reads from them, Stop (ends within one
+call), and the uint8 pipeline (the same training as from float32 images).
+`tests/integration/test_backends.py` runs this module under JAX and PyTorch too; PyTorch's
+Keras trainer runs one step per call, so there a value above 1 must be refused before
+anything trains.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def test_per_epoch_files_and_the_pruners_input_at_several_steps_per_call(pixels,
     assert (folder / "history.csv").read_text().count("\n") == EPOCHS + 1
     # A search prunes on this curve, read from the file after every epoch.
     assert objective_curve(folder, "val_accuracy") == result.history["val_accuracy"]
+    # Per-step values at each call's end, the short last call of an epoch cut at its end
+    # (Keras reports that call's batch index past the epoch's end): 3 + 2 steps per epoch,
+    # whose means, weighted by their 48 and 32 images, give back each epoch's loss.
+    assert result.steps["step"] == [3, 5, 8, 10, 13, 15] == saved["steps"]["step"]
+    for metric in ("loss", "accuracy"):
+        calls = np.reshape(result.steps[metric], (EPOCHS, 2))
+        np.testing.assert_allclose(calls @ [48 / 80, 32 / 80], result.history[metric], rtol=1e-5)
 
 
 class _PressStop(keras.callbacks.Callback):

@@ -1,12 +1,15 @@
 """Live training plots: collect Keras metrics, draw them where the notebook runs.
 
-One idea per module: `history` keeps the metrics, `progress` words them, `smoothing` averages
-them, `diagnostics` measures weight normalization's ‖v‖, g and effective step, `figure` lays
-them out, `renderers` draw them, `toolbar` lets the viewer change the view and export it,
-`export` writes figures to HTML and images, `environment` picks the renderer (and owns the
-live modes), and `callback` holds `LivePlot`, the Keras callback that ties them together.
-`labkit.live` depends only on lower layers (`labkit.variants` for the runs' colours and labels,
-`labkit._checks`, and `labkit.weightnorm` for the diagnostics).
+One idea per module: `history` keeps the metrics (each step's own values, recovered by
+`labkit.running_means`), `progress` words them, `smoothing` averages them, `diagnostics`
+measures weight normalization's ‖v‖, g and effective step, `figure` lays them out (the
+diagnostics row as `diagnostics_row` says), `static` shows a figure that does not change,
+`renderers` draw them, `toolbar` lets the viewer change the view and export it, `export`
+writes figures to HTML and images, `environment` picks the renderer (and owns the live modes),
+and `callback` holds `LivePlot`, the Keras callback that ties them together. `labkit.live`
+depends only on lower layers (`labkit.variants` for the runs' colours and labels,
+`labkit.running_means`, `labkit._checks`, `labkit._keras_compat`, and `labkit.weightnorm` for
+the diagnostics).
 
 Names are imported on first use, so that checking a mode (`labkit.live.environment`) does not
 import Keras or plotly.
@@ -30,8 +33,8 @@ _LAZY = {
     "LIVE_MODES": "labkit.live.environment",
     "MetricHistory": "labkit.live.history",
     "FigureSpec": "labkit.live.figure",
-    "figure_bundle": "labkit.live.figure",
-    "show_static": "labkit.live.figure",
+    "figure_bundle": "labkit.live.static",
+    "show_static": "labkit.live.static",
     "make_renderer": "labkit.live.renderers",
     "Renderer": "labkit.live.renderers",
     "WidgetRenderer": "labkit.live.renderers",

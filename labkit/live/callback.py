@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import threading
 import time
 from collections import deque
@@ -13,12 +14,14 @@ from typing import Any
 
 import keras
 
+from labkit._keras_compat import read_variable
 from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
 from labkit.live.environment import resolve_mode, widget_problem
 from labkit.live.export import save_figure
-from labkit.live.figure import LEARNING_RATE, FigureSpec
+from labkit.live.figure import DEFAULT_SMOOTHING, LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
 from labkit.live.renderers import Renderer, make_renderer, write_html
+from labkit.running_means import EpochExamples
 
 __all__ = ["LivePlot", "current_learning_rate"]
 
@@ -26,13 +29,21 @@ __all__ = ["LivePlot", "current_learning_rate"]
 _LEARNING_RATE_INTERVAL = 1.0
 # Most of the training time that redraws during a fit may take (see `_draw_if_due`).
 _DRAW_SHARE = 0.005
+# Redraws whose median duration (the lower middle one) spaces out the next ones: one slow
+# redraw (a run's first, which adds its traces) does not hold the figure still for seconds.
+_DRAW_COSTS = 5
 
 
 class LivePlot(keras.callbacks.Callback):
-    """Plots loss and accuracy live while `fit` runs: per batch, per epoch, several runs at once.
+    """Plots loss and accuracy live while `fit` runs: per step, per epoch, several runs at once.
 
-    Training metrics are drawn after every batch as Keras reports them (running means over the
-    epoch so far), validation metrics after every epoch. Each `fit` is one run, named by
+    Training metrics are drawn per step: each batch's own loss and accuracy, recovered exactly
+    from the running means over the epoch that Keras reports (`labkit.running_means`; with
+    `steps_per_execution > 1`, each execution's mean, at the execution's last step). As in
+    TensorBoard, they are smoothed (`smoothing`, the raw values faint behind) and run on
+    across epochs, whose ends are marked lightly; `train_values="running_mean"` draws Keras'
+    own running means instead. Validation metrics are drawn after every epoch. Each `fit` is
+    one run, named by
     `label` or else by the model's name (`"regular"` and `"weightnorm"` for
     `labkit.build_convnet`), and keeps its colour; fitting a run of the same name again
     replaces its curves. Train curves are solid, validation curves dashed; a learning rate that
@@ -45,14 +56,15 @@ class LivePlot(keras.callbacks.Callback):
     front end is missing), the widget mode draws the re-displayed figure instead, below a
     one-line hint. Updates are throttled to `update_interval`.
 
-    In widget mode a toolbar above the figure sets the smoothing, a linear or log loss axis
-    and the x-axis, acting at once on the curves drawn so far (`set_view` does the same from
-    code), and exports the figure (`save`). The other modes take the same options as
-    arguments.
+    In widget mode a toolbar above the figure sets the smoothing, a linear or log loss axis,
+    the x-axis and per-step values or running means, acting at once on the curves drawn so far
+    (`set_view` does the same from code), and exports the figure (`save`). The other modes
+    take the same options as arguments.
 
     With `diagnostics=True`, every weight-normalized layer's mean `‖v‖`, mean `g` and
     effective step (`labkit.live.diagnostics`) are measured every `diagnostics_every` steps
-    and drawn as a second row; at each epoch's end they are also added to Keras' logs as
+    (at the first execution boundary after, with `steps_per_execution > 1`) and drawn as a
+    second row, a colour per layer; at each epoch's end they are also added to Keras' logs as
     `wn/<layer>/<quantity>` (so `labkit.run_experiment` writes them to `history.csv` and
     `metrics.json`).
 
@@ -61,9 +73,11 @@ class LivePlot(keras.callbacks.Callback):
         metrics: Keras log names to plot, one subplot each.
         label: Run name to use instead of the model's name.
         log_y: Logarithmic y-axis for losses.
-        smoothing: Exponential moving average weight for the training curves, in [0, 0.99]
-            (0: raw); the raw curve stays faint behind.
+        smoothing: Weight of the debiased exponential moving average drawn over the per-step
+            training curves, in [0, 0.99] (0: raw; 0.6, TensorBoard's default, by default);
+            the raw curve stays faint behind.
         x_axis: `"epochs"` (default), `"steps"` or `"seconds"`.
+        train_values: `"per_step"` (default) or `"running_mean"` (Keras' numbers).
         learning_rate: Draw the learning rate of runs where it changes.
         diagnostics: Measure and draw the weight-norm diagnostics.
         diagnostics_every: Optimizer steps between two diagnostic measurements.
@@ -79,7 +93,7 @@ class LivePlot(keras.callbacks.Callback):
 
     Example:
 
-    >>> plot = LivePlot(log_y=True, smoothing=0.6, diagnostics=True)
+    >>> plot = LivePlot(log_y=True, smoothing=0.9, diagnostics=True)
     >>> model.fit(x, y, validation_data=(x_val, y_val), epochs=10, callbacks=[plot])
     >>> plot.stop()  # from another thread: ends the fit after the current batch
     >>> plot.save("runs/live.png")
@@ -91,8 +105,9 @@ class LivePlot(keras.callbacks.Callback):
         metrics: Sequence[str] = ("loss", "accuracy"),
         label: str | None = None,
         log_y: bool = False,
-        smoothing: float = 0.0,
+        smoothing: float = DEFAULT_SMOOTHING,
         x_axis: str = "epochs",
+        train_values: str = "per_step",
         learning_rate: bool = True,
         diagnostics: bool = False,
         diagnostics_every: int = DEFAULT_EVERY,
@@ -120,6 +135,7 @@ class LivePlot(keras.callbacks.Callback):
             max_points=max_points,
             smoothing=smoothing,
             x_axis=x_axis,
+            train_values=train_values,
             diagnostics=diagnostics,
             learning_rate=learning_rate,
         )
@@ -144,8 +160,12 @@ class LivePlot(keras.callbacks.Callback):
         self._run: str | None = None
         self._epoch = 0
         self._steps = 0  # updates done in the running fit, for the diagnostics
+        self._epoch_start = 0  # updates done before the running epoch
+        self._steps_per_epoch: int | None = None
+        self._examples = EpochExamples()
         self._last_draw = 0.0
         self._next_draw = math.inf  # when the next redraw during training is due
+        self._draw_costs: deque = deque(maxlen=_DRAW_COSTS)  # seconds the last redraws took
         self._learning_rate_read = -math.inf
 
     @property
@@ -240,13 +260,14 @@ class LivePlot(keras.callbacks.Callback):
                 self.renderer.show(self.history)
 
     def set_view(self, **options: Any) -> None:
-        """Changes `smoothing`, `log_y` or `x_axis` and redraws the curves drawn so far.
+        """Changes `smoothing`, `log_y`, `x_axis` or `train_values`; redraws the curves so far.
 
         Safe from any thread; what the toolbar's controls call.
 
         Example:
 
         >>> plot.set_view(smoothing=0.9, log_y=True, x_axis="seconds")
+        >>> plot.set_view(train_values="running_mean")  # Keras' own numbers
         """
         with self.lock:
             changed = self.spec.update(**options)
@@ -315,7 +336,9 @@ class LivePlot(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._run = self.label or self.model.name
-        self._epoch = self._steps = 0
+        self._epoch = self._steps = self._epoch_start = 0
+        self._steps_per_epoch = self.params.get("steps")
+        self._examples.start_fit()
         with self.lock:
             self.history.start_run(
                 self._run, epochs=self.params.get("epochs"), steps=self.params.get("steps")
@@ -332,20 +355,26 @@ class LivePlot(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._epoch_start = self._steps
+        self._examples.start_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        # Runs after every batch, so it does the least it can: the batch waits in `_pending`
-        # until something reads the history (a redraw, a diagnostic point, `history` itself),
-        # which records the waiting batches in one go. Keras makes a new `logs` per batch.
+        # Runs after every batch (or execution), so it does the least it can: the batch waits
+        # in `_pending` until something reads the history (a redraw, a diagnostic point,
+        # `history` itself), which records the waiting batches in one go. Keras makes a new
+        # `logs` per batch. `batch` is the execution's last; Keras counts whole executions,
+        # past the epoch's end when its steps are not a multiple of `steps_per_execution`.
         now = time.monotonic()
-        self._pending.append((self._run, self._epoch, batch, now, logs or {}))
-        if self.probe is not None:
-            self._steps += 1
-            if measured := self.probe.after_step(self._steps):
-                with self.lock:
-                    history = self.history
-                    for series, value in measured.items():
-                        history.add_point(self._run, series, value)
+        if self._steps_per_epoch:
+            batch = min(batch, self._steps_per_epoch - 1)
+        seen = self._examples.seen(self.model, batch, self._steps_per_epoch)
+        self._pending.append((self._run, self._epoch, batch, now, logs or {}, seen))
+        self._steps = self._epoch_start + batch + 1
+        if self.probe is not None and (measured := self.probe.after_step(self._steps)):
+            with self.lock:
+                history = self.history
+                for series, value in measured.items():
+                    history.add_point(self._run, series, value)
         if self.stop_event.is_set():
             self.model.stop_training = True
         if now >= self._next_draw:
@@ -374,8 +403,8 @@ class LivePlot(keras.callbacks.Callback):
         """Moves the batches waiting in `_pending` into the history."""
         with self.lock:
             while self._pending:
-                run, epoch, batch, at, logs = self._pending.popleft()
-                self._history.add_batch(run, epoch, batch, logs, at=at)
+                run, epoch, batch, at, logs, seen = self._pending.popleft()
+                self._history.add_batch(run, epoch, batch, logs, at=at, seen=seen)
 
     def _draw_if_due(self, force: bool = False) -> None:
         if self.renderer is None:
@@ -386,11 +415,12 @@ class LivePlot(keras.callbacks.Callback):
             self._record_learning_rate()
             self.renderer.update(self.history)
             interval = self.update_interval
+            self._draw_costs.append(time.monotonic() - now)
             if self._update_interval is None:
-                # Unless told an interval: a slow redraw (many runs overlaid, a slow machine)
-                # spaces the next one out, so that drawing takes at most `_DRAW_SHARE` of
+                # Unless told an interval: slow redraws (many runs overlaid, a slow machine)
+                # space the next ones out, so that drawing takes at most `_DRAW_SHARE` of
                 # the training time.
-                interval = max(interval, (time.monotonic() - now) / _DRAW_SHARE)
+                interval = max(interval, statistics.median_low(self._draw_costs) / _DRAW_SHARE)
             self._next_draw = now + interval
 
     def _record_learning_rate(self, always: bool = False) -> None:
@@ -423,6 +453,9 @@ def current_learning_rate(model: keras.Model) -> float | None:
     if optimizer is None:
         return None
     try:
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        rate = optimizer.learning_rate
+        if isinstance(rate, keras.Variable):
+            return float(read_variable(rate))
+        return float(keras.ops.convert_to_numpy(rate))
     except (TypeError, ValueError, AttributeError):
         return None

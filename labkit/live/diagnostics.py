@@ -10,12 +10,17 @@ which the paper credits for weight normalization's robustness to the learning ra
 - `v_norm`: the mean over output units of `‖v‖` (the norm of each unit's direction vector);
 - `g_mean`: the mean of `g` (each unit's length);
 - `effective_step`: `‖w_t − w_(t−1)‖ / ‖w_(t−1)‖`, the relative change of the layer's weights
-  `w` (its first normalized kernel) in the last update.
+  `w` (its first normalized kernel) in the last update. With `steps_per_execution=k > 1` the
+  weights can only be read between executions: the relative change over the last execution,
+  divided by its `k` updates (the net change per update; for updates that point in different
+  directions, less than each one's own).
 
 `LivePlot(diagnostics=True)` draws them as a row of the live figure and adds one value per
 epoch to Keras' logs, which `labkit.run_experiment` writes to `history.csv` and `metrics.json`.
 The probe reads the weights back from the backend (a few small copies per layer), so it only
-measures every `every` steps, and on the step before each of those. On JAX, where `fit` keeps
+measures every `every` steps, and on the step before each of those (with
+`steps_per_execution`, at the first execution boundary at or past each multiple of `every`,
+and at the boundary before). On JAX, where `fit` keeps
 the weights out of the model's variables between epochs, it first asks the trainer to put
 them back (`jax_state_sync`, the trainer's own hook for callbacks).
 """
@@ -32,8 +37,8 @@ import keras
 import numpy as np
 
 from labkit._checks import check_int
-from labkit._keras_compat import flatten_layers
-from labkit.live.figure import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
+from labkit._keras_compat import flatten_layers, read_variable
+from labkit.live.diagnostics_row import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
 
 __all__ = ["WeightNormProbe", "series_name", "stable_names", "DEFAULT_EVERY"]
 
@@ -65,6 +70,7 @@ class _Layer:
     g: keras.Variable
     unit_axis: int
     before: np.ndarray | None = None
+    before_step: int = 0  # the updates done when `before` was copied
     steps: list[float] = field(default_factory=list)
 
     def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +107,8 @@ class WeightNormProbe:
         # at every `fit`, and finding an axis reads the kernel.
         self._axes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._latest: tuple[int, dict[str, float]] | None = None
+        self._step = 0  # the updates done at the last `after_step`
+        self._span = 1  # the updates one call covers (the model's `steps_per_execution`)
 
     def attach(self, model: keras.Model) -> list[str]:
         """Finds the model's weight-normalized layers; returns the series it will fill.
@@ -110,10 +118,12 @@ class WeightNormProbe:
         """
         self.layers = list(_probe_layers(model, self._axes))
         self._latest = None
+        self._step = 0
+        self._span = int(getattr(model, "steps_per_execution", 1) or 1)
         # JAX's trainer holds the weights apart during `fit` until asked to write them back.
         self._sync = getattr(model, "jax_state_sync", None)
-        if self.every == 1:
-            self._remember()  # the weights before the first update
+        if self._span // self.every > 0:
+            self._remember()  # the weights before the first update: it is measured
         return [
             series_name(layer.name, quantity)
             for layer in self.layers
@@ -121,35 +131,43 @@ class WeightNormProbe:
         ]
 
     def after_step(self, step: int) -> dict[str, float]:
-        """Called after update number `step` (1, 2, ...): the measurements when one is due.
+        """Called when `step` updates (1, 2, ...) are done: the measurements when one is due.
 
-        The weights are also copied on the step before each measurement, for the effective
-        step; other steps cost nothing.
+        Keras calls its callbacks once per execution: with `steps_per_execution=k`, `step`
+        grows by `k` from one call to the next, and a measurement is due when it passed a
+        multiple of `every`. The weights are also copied at the call before each measurement,
+        for the effective step; other calls cost nothing.
         """
+        last, self._step = self._step, step
         values = {}
-        if step % self.every == 0 and self.layers:
-            values = self.measure()
+        if step // self.every > last // self.every and self.layers:
+            values = self.measure(step)
             self._latest = (step, values)
-        if (step + 1) % self.every == 0:
-            self._remember()
+        if (step + self._span) // self.every > step // self.every:
+            self._remember(step)
         return values
 
-    def measure(self) -> dict[str, float]:
-        """Every quantity of every layer now; the effective step needs the previous weights."""
+    def measure(self, step: int | None = None) -> dict[str, float]:
+        """Every quantity of every layer now, `step` updates done.
+
+        The effective step needs the weights copied before the last update(s): it is NaN
+        without them, and with several updates since, the change divided by their number.
+        """
         self._synced()
         values = {}
         for layer in self.layers:
             v, g, norms = layer.read()
             w = _weights(v, g, norms, layer.unit_axis)
-            step = math.nan
+            change = math.nan
             if layer.before is not None:
                 scale = _norm(layer.before)
-                step = _norm(w - layer.before) / scale if scale else math.nan
-                layer.steps.append(step)
+                updates = 1 if step is None else max(1, step - layer.before_step)
+                change = _norm(w - layer.before) / scale / updates if scale else math.nan
+                layer.steps.append(change)
                 layer.before = None
             values[series_name(layer.name, "v_norm")] = float(norms.mean())
             values[series_name(layer.name, "g_mean")] = float(g.mean(dtype=np.float64))
-            values[series_name(layer.name, "effective_step")] = step
+            values[series_name(layer.name, "effective_step")] = change
         return values
 
     def epoch_summary(self, step: int | None = None) -> dict[str, float]:
@@ -180,10 +198,10 @@ class WeightNormProbe:
             layer.steps.clear()
         return summary
 
-    def _remember(self) -> None:
+    def _remember(self, step: int = 0) -> None:
         self._synced()
         for layer in self.layers:
-            layer.before = layer.weights()
+            layer.before, layer.before_step = layer.weights(), step
 
     def _synced(self) -> None:
         if self._sync is not None and self.layers:
@@ -246,7 +264,7 @@ def _snake_case(name: str) -> str:
 
 def _unit_axis(layer, v: keras.Variable) -> int:
     """The axis of `v` that holds the output units: the one whose norms match `kernel_norm`."""
-    kernel = np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64)
+    kernel = np.asarray(read_variable(v), dtype=np.float64)
     expected = np.asarray(keras.ops.convert_to_numpy(layer.kernel_norm(v.value)))
     for axis in (kernel.ndim - 1, kernel.ndim - 2):
         norms = _unit_norms(kernel, axis)
@@ -259,13 +277,8 @@ def _unit_axis(layer, v: keras.Variable) -> int:
 
 
 def _to_numpy(variable: keras.Variable) -> np.ndarray:
-    """The variable's value as a float32 NumPy array, read the cheapest way the backend has."""
-    value = variable.value
-    if keras.backend.backend() == "tensorflow":
-        # `convert_to_numpy` goes through `__array__`, which for a TensorFlow variable first
-        # fails with NumPy 2's `copy` keyword and warns, on every read; `.numpy()` does not.
-        value = value.numpy()
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float32)
+    """The variable's value as a float32 NumPy array."""
+    return np.asarray(read_variable(variable), dtype=np.float32)
 
 
 def _norm(values: np.ndarray) -> float:

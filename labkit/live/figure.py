@@ -1,14 +1,15 @@
 """The look of the live figure: a subplot per metric, a colour per run, val dashed.
 
 `FigureSpec` turns a `MetricHistory` into plain plotly figure dicts, which every renderer uses:
-the widget renderer to fill a `FigureWidget`, the others to build a static figure.
+the widget renderer to fill a `FigureWidget`, the others to build a static figure. Training
+curves are drawn per step (as TensorBoard draws them: smoothed, the raw values faint behind,
+continuous across epochs, whose ends are marked lightly), or as Keras' running means.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,47 +17,54 @@ from typing import Any
 
 import numpy as np
 import plotly.colors
-import plotly.graph_objects as go
 import plotly.io
 import plotly.offline
 from plotly.subplots import make_subplots
 
 from labkit._checks import check, check_choice, check_int, quoted
-from labkit.live.history import X_AXES, MetricHistory, Series, downsample_indices
+from labkit.live.diagnostics_row import (
+    DIAGNOSTIC_QUANTITIES,
+    DIAGNOSTICS_PREFIX,
+    diagnostic_style,
+    diagnostics_legend_title,
+)
+from labkit.live.history import X_AXES, MetricHistory, Series, bucket_means, downsample_indices
 from labkit.live.progress import progress_line
-from labkit.live.smoothing import RunningEma, check_smoothing
+from labkit.live.smoothing import check_smoothing, ema
+from labkit.live.static import PLOTLY_MIMETYPE, figure_bundle, show_static
 from labkit.variants import RUN_COLORS, RUN_LABELS
 
 __all__ = [
     "FigureSpec",
+    "VIEW_OPTIONS",
+    "TRAIN_VALUES",
+    "DEFAULT_SMOOTHING",
+    "LEARNING_RATE",
+    # Defined in `labkit.live.static` and `labkit.live.diagnostics_row`, importable from here
+    # as before.
     "figure_bundle",
     "show_static",
     "PLOTLY_MIMETYPE",
-    "VIEW_OPTIONS",
-    "LEARNING_RATE",
     "DIAGNOSTICS_PREFIX",
     "DIAGNOSTIC_QUANTITIES",
 ]
 
-PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 # The options a viewer may change while a figure is shown (`FigureSpec.update`).
-VIEW_OPTIONS = ("smoothing", "log_y", "x_axis")
+VIEW_OPTIONS = ("smoothing", "log_y", "x_axis", "train_values")
+# What a training curve shows: each step's own values, or Keras' running means over the epoch.
+TRAIN_VALUES = ("per_step", "running_mean")
+# TensorBoard's default smoothing weight.
+DEFAULT_SMOOTHING = 0.6
 # The series that holds a run's learning rate.
 LEARNING_RATE = "learning_rate"
-# Series named `wn/<layer>/<quantity>` hold weight-norm diagnostics (`labkit.live.diagnostics`):
-# each quantity's subplot title and y-axis type.
-DIAGNOSTICS_PREFIX = "wn/"
-DIAGNOSTIC_QUANTITIES = {
-    "v_norm": ("‖v‖ (mean over units)", "linear"),
-    "g_mean": ("mean g", "linear"),
-    "effective_step": ("effective step ‖Δw‖/‖w‖", "log"),
-}
 # A trace: (run, series, raw), `raw` for the faint curve behind a smoothed one.
 TraceKey = tuple[str, str, bool]
 _X_TITLES = {"epochs": "epoch", "steps": "step", "seconds": "seconds"}
 _X_HOVER = {"epochs": "epoch %{x:.2f}", "steps": "step %{x}", "seconds": "%{x:.1f} s"}
-_LAYER_DASHES = ("solid", "dot", "dash", "longdash", "dashdot", "longdashdot")
 _RAW_OPACITY = 0.3
+_TITLE_PAD = 26
+_EPOCH_MARK = {"color": "rgba(68, 68, 68, 0.3)", "width": 1, "dash": "dot"}
+_MAX_EPOCH_MARKS = 50
 _DIAGNOSTICS_HEIGHT = 260
 # Colours for runs other than the tutorial's two, which keep red and blue.
 _EXTRA_COLORS = [c for c in plotly.colors.qualitative.D3 if c not in RUN_COLORS.values()]
@@ -66,35 +74,46 @@ _EXTRA_COLORS = [c for c in plotly.colors.qualitative.D3 if c not in RUN_COLORS.
 class FigureSpec:
     """Settings of the live figure, and how a `MetricHistory` maps onto its traces.
 
-    The first row has a subplot per metric: the per-batch training curve (solid; with
-    `smoothing`, its exponential moving average, the raw curve faint behind it) and the
-    per-epoch validation curve (dashed). A learning rate that changes during a run
-    (schedules, `ReduceLROnPlateau`) is drawn dotted on a logarithmic axis at the right of
-    the first subplot. With `diagnostics`, a second row shows, per weight-normalized layer
-    (`labkit.live.diagnostics`), the mean `‖v‖`, the mean `g` and the effective step.
+    The first row has a subplot per metric: the training curve (solid) and the per-epoch
+    validation curve (dashed, a point at each epoch's end). The training curve shows each
+    step's own values (`train_values="per_step"`): with `smoothing`, their debiased
+    exponential moving average, as TensorBoard draws it, the raw values faint behind; it runs
+    on across epochs, whose ends are marked by faint vertical lines. `"running_mean"` draws
+    Keras' running means over each epoch instead, as Keras reports them, an epoch apart from
+    the next. A learning rate that changes during a run (schedules, `ReduceLROnPlateau`) is
+    drawn dotted on a logarithmic axis at the right of the first subplot. With
+    `diagnostics`, a second row shows, per weight-normalized layer
+    (`labkit.live.diagnostics`), the mean `‖v‖`, the mean `g` and the effective step: a
+    colour per layer, the same in the three subplots, one legend entry per layer (`conv 1`,
+    `dense 1`, ...), a dash per run.
 
-    The view options (`smoothing`, `log_y`, `x_axis`) may change at any time through
-    `update`; the next drawing uses them.
+    Long curves are thinned to about `max_points` points: a per-step curve to the means of the
+    steps each drawn point stands for (`labkit.live.history.bucket_means`), then smoothed.
+
+    The view options (`smoothing`, `log_y`, `x_axis`, `train_values`) may change at any time
+    through `update`; the next drawing uses them.
 
     Args:
         title: First line of the figure title; the progress line goes below it.
         log_y: Logarithmic y-axis for metrics whose name contains `"loss"`.
-        max_points: Points drawn per series at most (long histories are downsampled).
+        max_points: Points drawn per series at most (long histories are thinned).
         labels: Display names of runs; defaults to `labkit.variants.RUN_LABELS`.
         colors: Colours of runs; defaults to `labkit.variants.RUN_COLORS`, then a palette.
         height: Height in pixels of the metrics row (the diagnostics row adds its own).
-        smoothing: Weight of the exponential moving average drawn over the training curves,
-            in [0, 0.99]; 0 draws them raw.
+        smoothing: Weight of the exponential moving average drawn over the per-step training
+            curves, in [0, 0.99]; 0 draws them raw. TensorBoard's default, 0.6, by default.
         x_axis: What the x-axis counts: `"epochs"`, `"steps"` (optimizer steps) or
             `"seconds"` (of training, validation included).
+        train_values: `"per_step"` (each step's own values) or `"running_mean"` (Keras'
+            running means over the epoch so far).
         diagnostics: Add the row of weight-norm diagnostics.
         learning_rate: Draw the learning rate of runs where it changes.
 
     Example:
 
-    >>> spec = FigureSpec(title="Training", log_y=True, smoothing=0.6, x_axis="steps")
+    >>> spec = FigureSpec(title="Training", log_y=True, smoothing=0.9, x_axis="steps")
     >>> figure = spec.to_dict(history)
-    >>> spec.update(x_axis="seconds")
+    >>> spec.update(x_axis="seconds", train_values="running_mean")
     True
     """
 
@@ -104,12 +123,11 @@ class FigureSpec:
     labels: Mapping[str, str] = field(default_factory=lambda: dict(RUN_LABELS))
     colors: Mapping[str, str] = field(default_factory=lambda: dict(RUN_COLORS))
     height: int = 440
-    smoothing: float = 0.0
+    smoothing: float = DEFAULT_SMOOTHING
     x_axis: str = "epochs"
+    train_values: str = "per_step"
     diagnostics: bool = False
     learning_rate: bool = True
-    # The smoothed training curves, extended as points arrive: {(run, series): (Series, ema)}.
-    _smoothed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # Checked here, not at the first redraw in the middle of training.
@@ -119,9 +137,10 @@ class FigureSpec:
             _check_bool(name, getattr(self, name))
         check_smoothing(self.smoothing)
         check_choice("x_axis", self.x_axis, X_AXES)
+        check_choice("train_values", self.train_values, TRAIN_VALUES)
 
     def update(self, **options: Any) -> bool:
-        """Changes view options (`smoothing`, `log_y`, `x_axis`); returns whether any changed.
+        """Changes view options (see `VIEW_OPTIONS`); returns whether any changed.
 
         Every value is checked before any is applied.
 
@@ -142,6 +161,11 @@ class FigureSpec:
             setattr(self, name, getattr(checked, name))
         return changed
 
+    @property
+    def per_step(self) -> bool:
+        """Whether training curves show each step's own values (else Keras' running means)."""
+        return self.train_values == "per_step"
+
     def label(self, run: str) -> str:
         """Display name of a run."""
         return self.labels.get(run, run)
@@ -159,17 +183,20 @@ class FigureSpec:
         """The figure layout (a fresh dict), title included."""
         layout = copy.deepcopy(_base_layout(*self.layout_key(history)))
         for name, value in self.live_layout(history).items():
-            layout[name] = {**layout.get(name, {}), **value}
+            layout[name] = {**layout.get(name, {}), **value} if isinstance(value, dict) else value
         return layout
 
     def layout_key(self, history: MetricHistory) -> tuple:
         """What the layout apart from `live_layout` depends on: it changes with view options."""
         return history.metrics, self.log_y, self.height, self.x_axis, self.diagnostics
 
-    def live_layout(self, history: MetricHistory) -> dict[str, dict]:
-        """The parts of the layout that change while training: title, its margin, LR axis."""
+    def live_layout(self, history: MetricHistory) -> dict:
+        """The parts of the layout that change while training: title, its margin, the LR
+        axis, the epoch marks, the diagnostics legend's title."""
         lr_axis = _axis_name("yaxis", self._learning_rate_axis(history))
-        return {
+        layout = {
+            # Hung from the figure's top edge, in a top margin that holds its lines; with less
+            # padding, static images (kaleido) clipped the top of its first line.
             "title": {
                 "text": self.title_text(history),
                 "x": 0.01,
@@ -177,7 +204,7 @@ class FigureSpec:
                 "y": 1,
                 "yanchor": "top",
                 "yref": "container",
-                "pad": {"t": 12},
+                "pad": {"t": _TITLE_PAD},
             },
             "margin": {"t": self.top_margin(history)},
             lr_axis: {
@@ -186,11 +213,48 @@ class FigureSpec:
                     for _, series, _ in self.keys(history)
                 )
             },
+            "shapes": self.epoch_marks(history),
         }
+        if self.diagnostics:
+            layout["legend2"] = {"title": {"text": diagnostics_legend_title(history, self.label)}}
+        return layout
 
     def top_margin(self, history: MetricHistory) -> int:
-        """Room for the title's progress lines (one per run)."""
-        return 66 + 18 * max(1, len(history.runs))
+        """Room for the title's padding, its first line, its progress lines (one per run) and
+        the subplot titles below them."""
+        return _TITLE_PAD + 46 + 22 * max(1, len(history.runs))
+
+    def epoch_marks(self, history: MetricHistory) -> list[dict]:
+        """Faint vertical lines where epochs ended, in every metric subplot (per-step view).
+
+        A run's last epoch end is not marked once the run is over: nothing follows it.
+        """
+        if not self.per_step:
+            return []
+        axis = {"epochs": "epochs", "steps": "steps", "seconds": "seconds"}[self.x_axis]
+        positions = set()
+        for run in history.runs.values():
+            ends = run.epoch_ends.column(axis)
+            if run.state != "running":
+                ends = ends[:-1]
+            positions.update(np.round(ends[np.isfinite(ends)], 9).tolist())
+        marks = sorted(positions)
+        marks = marks[:: math.ceil(len(marks) / _MAX_EPOCH_MARKS)] if marks else marks
+        return [
+            {
+                "type": "line",
+                "xref": _axis_name("x", column),
+                "yref": f"{_axis_name('y', column)} domain",
+                "x0": mark,
+                "x1": mark,
+                "y0": 0,
+                "y1": 1,
+                "line": _EPOCH_MARK,
+                "layer": "below",
+            }
+            for column in range(1, len(history.metrics) + 1)
+            for mark in marks
+        ]
 
     def kind(self, history: MetricHistory, series: str) -> str:
         """What a series is: `"train"`, `"val"`, `"learning_rate"`, `"diagnostic"` or `"other"`.
@@ -215,10 +279,11 @@ class FigureSpec:
         traces follow the previous run's, so a new run only appends traces.
         """
         keys = []
+        smoothed = self.per_step and self.smoothing > 0
         for run, record in history.runs.items():
             for name, series in record.series.items():
                 kind = self.kind(history, name)
-                if kind == "train" and self.smoothing > 0:
+                if kind == "train" and smoothed:
                     keys.append((run, name, True))
                 if (
                     kind in ("train", "val")
@@ -246,27 +311,11 @@ class FigureSpec:
                 "hovertemplate": f"{label}<br>{x_hover}<br>learning rate %{{y:.3g}}<extra></extra>",
             }
         if kind == "diagnostic":
-            layer, quantity = series[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)
-            layers = _diagnostic_layers(history.runs[run].series)
-            axis = len(history.metrics) + 1 + list(DIAGNOSTIC_QUANTITIES).index(quantity)
-            return {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"{label} · {layer}",
-                "legendgroup": f"{run}/{layer}",
-                "showlegend": quantity == next(iter(DIAGNOSTIC_QUANTITIES)),
-                "line": {
-                    "color": color,
-                    "dash": _LAYER_DASHES[layers.index(layer) % len(_LAYER_DASHES)],
-                    "width": 1.5,
-                },
-                **_axes(axis, axis),
-                "hovertemplate": f"{label} {layer}<br>{x_hover}<br>"
-                f"{DIAGNOSTIC_QUANTITIES[quantity][0]} %{{y:.4g}}<extra></extra>",
-            }
+            return diagnostic_style(history, run, series, self.label, _X_HOVER[self.x_axis])
         metric = series.removeprefix("val_")
         column = history.metrics.index(metric) + 1
         split = "val" if kind == "val" else "train"
+        what = {"val": "", "train": " per step" if self.per_step else " running mean"}[split]
         style = {
             "type": "scatter",
             "mode": "lines+markers" if split == "val" else "lines",
@@ -279,7 +328,8 @@ class FigureSpec:
                 "width": 2,
             },
             **_axes(column, column),
-            "hovertemplate": f"{label} {split}<br>{x_hover}<br>{metric} %{{y:.4f}}<extra></extra>",
+            "hovertemplate": f"{label} {split}<br>{x_hover}<br>{metric}{what} "
+            "%{y:.4f}<extra></extra>",
         }
         if raw:
             style.update(
@@ -295,23 +345,23 @@ class FigureSpec:
     def points(
         self, history: MetricHistory, run: str, series: str, raw: bool = False
     ) -> tuple[np.ndarray, ...]:
-        """A trace's points on `x_axis`, smoothed and downsampled as set.
+        """A trace's points on `x_axis`, thinned and smoothed as set.
 
-        The per-batch training series are smoothed unless `raw`, and drawn with a gap between
-        epochs when not smoothed: Keras' batch values are running means that restart every
-        epoch, and the gap keeps each epoch's curve apart instead of joining one epoch's mean
-        to the next one's first batch.
+        Per-step training values are thinned to bucket means and, unless `raw`, smoothed;
+        they run on across epochs. Keras' running means restart every epoch, so that curve
+        breaks between epochs instead of joining one epoch's mean to the next one's first
+        batch. Other series are thinned by keeping evenly spaced points.
         """
         record = history.runs[run].series[series]
-        x, y = record.column(self.x_axis), record.column("y")
-        train = self.kind(history, series) == "train"
-        smoothed = train and not raw and self.smoothing > 0
-        if smoothed:
-            y = self._smooth(run, series, record, y)
+        x = record.column(self.x_axis)
+        if self.kind(history, series) != "train":
+            keep = downsample_indices(len(x), self.max_points)
+            return x[keep], record.column("y")[keep]
+        if self.per_step:
+            x, y = bucket_means(x, record.column("y"), self.max_points)
+            return x, y if raw or not self.smoothing else ema(y, self.smoothing)
         keep = downsample_indices(len(x), self.max_points)
-        x, y = x[keep], y[keep]
-        if not train or smoothed or len(x) < 2:
-            return x, y
+        x, y = x[keep], record.column("running_mean")[keep]
         # Batch b of epoch e sits in (e, e + 1]: a new epoch starts where ceil(epochs) grows.
         starts = np.flatnonzero(np.diff(np.ceil(record.column("epochs")[keep])) > 0) + 1
         return np.insert(x, starts, np.nan), np.insert(y, starts, np.nan)
@@ -331,13 +381,6 @@ class FigureSpec:
         data = [self.trace(history, key) for key in self.keys(history)]
         return {"data": data, "layout": self.layout(history)}
 
-    def _smooth(self, run: str, name: str, series: Series, values: np.ndarray) -> np.ndarray:
-        """The series smoothed, extending the average kept from the last drawing."""
-        kept = self._smoothed.get((run, name))
-        if kept is None or kept[0] is not series or kept[1].smoothing != self.smoothing:
-            kept = self._smoothed[(run, name)] = (series, RunningEma(self.smoothing))
-        return kept[1].extend(values)
-
     def _learning_rate_axis(self, history: MetricHistory) -> int:
         return len(history.metrics) + 1 + (len(DIAGNOSTIC_QUANTITIES) if self.diagnostics else 0)
 
@@ -351,13 +394,6 @@ def _changes(series: Series) -> bool:
     values = series.column("y")
     values = values[~np.isnan(values)]
     return values.size > 1 and values.min() != values.max()
-
-
-def _diagnostic_layers(series: Mapping[str, Series]) -> list[str]:
-    """The weight-normalized layers a run has diagnostics of, in the order they were added."""
-    names = [name[len(DIAGNOSTICS_PREFIX) :].rsplit("/", 1)[0] for name in series]
-    prefixed = [name for name, full in zip(names, series) if full.startswith(DIAGNOSTICS_PREFIX)]
-    return list(dict.fromkeys(prefixed))
 
 
 def _axis_name(kind: str, index: int) -> str:
@@ -406,6 +442,26 @@ def _base_layout(
         # The diagnostics' subplot titles say it all: no y-axis title crowding the row.
         y_title = title if index <= len(metrics) else None
         figure.layout[_axis_name("yaxis", index)].update(title_text=y_title, type=kind)
+    legends = {
+        "legend": {
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.2 if not diagnostics else -0.1,
+            "x": 0,
+            "xanchor": "left",
+        }
+    }
+    if diagnostics:
+        # The layers' legend, beside the diagnostics row it explains.
+        top = figure.layout[_axis_name("yaxis", len(metrics) + 1)].domain[1]
+        legends["legend2"] = {
+            "x": 1.02,
+            "xanchor": "left",
+            "y": top,
+            "yanchor": "top",
+            "title": {"text": "layers"},
+            "tracegroupgap": 2,
+        }
     figure.update_layout(
         {
             _axis_name("yaxis", len(y_axes) + 1): {
@@ -419,63 +475,11 @@ def _base_layout(
                 "visible": False,
             }
         },
+        **legends,
         template="plotly_white",
         height=height + (_DIAGNOSTICS_HEIGHT + 60 if diagnostics else 0),
-        margin={"t": 80, "b": 90, "l": 60, "r": 20},
-        legend={
-            "orientation": "h",
-            "yanchor": "top",
-            "y": -0.2 if not diagnostics else -0.1,
-            "x": 0,
-            "xanchor": "left",
-        },
+        margin={"t": 80, "b": 90, "l": 60, "r": 110 if diagnostics else 20},
         # Keeps the user's zoom and legend choices across updates (not across x-axes).
         uirevision=f"labkit-live-{x_axis}",
     )
     return figure.to_dict()["layout"]
-
-
-def figure_bundle(figure: Mapping | go.Figure) -> dict[str, object]:
-    """A display bundle for a static plotly figure that renders in notebooks and HTML exports.
-
-    JupyterLab, Notebook 7 and VS Code draw the plotly JSON mimetype with their bundled plotly.js.
-    The `text/html` part is for nbconvert's HTML export and Colab: it loads plotly.js from the
-    plotly CDN instead of embedding the 4.6 MB bundle, so a saved notebook stays small.
-
-    Example:
-
-    >>> IPython.display.display(figure_bundle(FigureSpec().to_dict(history)), raw=True)
-    """
-    figure = json.loads(plotly.io.to_json(figure, validate=False))
-    # Plotly's own "cdn" option re-reads and hashes the 4.6 MB bundle on every call.
-    html = _plotly_script_tag() + plotly.io.to_html(
-        figure, include_plotlyjs=False, full_html=False, validate=False, default_width="100%"
-    )
-    title = figure.get("layout", {}).get("title", {}).get("text") or "figure"
-    title = title.replace("<br><sup>", " | ").replace("</sup>", "")
-    return {
-        PLOTLY_MIMETYPE: {**figure, "config": {"responsive": True}},
-        "text/html": html,
-        "text/plain": f"<plotly figure: {title}>",
-    }
-
-
-@functools.lru_cache(maxsize=1)
-def _plotly_script_tag() -> str:
-    version = plotly.offline.get_plotlyjs_version()
-    return f'<script charset="utf-8" src="https://cdn.plot.ly/plotly-{version}.min.js"></script>'
-
-
-def show_static(figure: Mapping | go.Figure) -> None:
-    """Displays a plotly figure statically, so it shows in the saved notebook and its HTML export.
-
-    Plotly's default renderer in a headless kernel (papermill) emits only the JSON mimetype,
-    which nbconvert's HTML export leaves out.
-
-    Example:
-
-    >>> show_static(labkit.accuracy_figure(results))
-    """
-    from IPython.display import display
-
-    display(figure_bundle(figure), raw=True)

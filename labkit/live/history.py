@@ -1,13 +1,17 @@
 """Metric history of one or more training runs, kept apart from how it is drawn.
 
-Keras reports, after every training batch, the running mean of each metric over the epoch so
-far; after every epoch, the epoch's metrics and the validation metrics. `MetricHistory` stores
-them as points on an x-axis measured in epochs: batch `b` of epoch `e` (both 0-based, `steps`
-batches per epoch) sits at `e + (b + 1) / steps`, and the end of epoch `e` at `e + 1`. Every
-point also keeps the optimizer steps done and the seconds since the run started, so a figure
-can draw the same series against steps or time (`X_AXES`). Other series (the learning rate,
+Keras reports, after every training batch (with `steps_per_execution`, after every execution),
+the running mean of each metric over the epoch so far; after every epoch, the validation
+metrics. `MetricHistory` recovers from the running means each step's own values
+(`labkit.running_means`: each execution's mean with `steps_per_execution > 1`) and keeps both:
+a training series holds the per-step values, and Keras' running means beside them
+(`Series.column("running_mean")`). Points sit on an x-axis measured in epochs: batch `b` of
+epoch `e` (both 0-based, `steps` batches per epoch) at `e + (b + 1) / steps`, the end of epoch
+`e` at `e + 1`. Every point also keeps the optimizer steps done and the seconds since the run
+started, so a figure can draw the same series against steps or time (`X_AXES`); each run
+remembers where its epochs ended (`RunHistory.epoch_ends`). Other series (the learning rate,
 weight-norm diagnostics) are recorded with `MetricHistory.add_point` where the run stands.
-Each series keeps every point; `Series.points` downsamples for drawing.
+Each series keeps every point; `downsample` and `bucket_means` thin them for drawing.
 """
 
 from __future__ import annotations
@@ -22,8 +26,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labkit._checks import check_int
+from labkit.running_means import StepValues
 
-__all__ = ["MetricHistory", "RunHistory", "Series", "downsample", "downsample_indices", "X_AXES"]
+__all__ = [
+    "MetricHistory",
+    "RunHistory",
+    "Series",
+    "downsample",
+    "downsample_indices",
+    "bucket_means",
+    "X_AXES",
+]
 
 # What a series can be drawn against: epochs (fractional), optimizer steps, seconds of training.
 X_AXES = ("epochs", "steps", "seconds")
@@ -65,12 +78,33 @@ def downsample_indices(length: int, max_points: int) -> np.ndarray:
     return keep if keep[-1] == length - 1 else np.append(keep, length - 1)
 
 
+def bucket_means(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like `downsample`, but each kept point's value is the mean of the points it stands for.
+
+    Point `k` kept stands for itself and the points after the previous kept one: no value is
+    dropped, so a noisy per-step curve keeps its level instead of showing a sample of its
+    noise. A NaN (a diverged step) makes its bucket NaN.
+
+    Example:
+
+    >>> x = np.arange(8.0)
+    >>> [values.tolist() for values in bucket_means(x, x, 4)]
+    [[0.0, 4.0, 7.0], [0.0, 2.5, 6.0]]
+    """
+    keep = downsample_indices(len(x), max_points)
+    if len(keep) == len(x):
+        return x, y
+    starts = np.concatenate([[0], keep[:-1] + 1])
+    sizes = np.diff(np.append(starts, len(y)))
+    return x[keep], np.add.reduceat(y, starts) / sizes
+
+
 @dataclass
 class Series:
     """One metric's points. `version` is unique across all series and changes on every append.
 
     `x` is in epochs; `steps` and `seconds` hold where each point lies on the other `X_AXES`
-    (NaN where not given).
+    (NaN where not given); a training series also keeps Keras' `running_mean` at each point.
 
     Example:
 
@@ -86,28 +120,43 @@ class Series:
     y: array = field(default_factory=lambda: array("d"))
     steps: array = field(default_factory=lambda: array("d"))
     seconds: array = field(default_factory=lambda: array("d"))
+    running_mean: array = field(default_factory=lambda: array("d"))
     version: int = field(default_factory=lambda: next(_VERSIONS))
 
-    def append(self, x: float, y: float, step: float = math.nan, seconds: float = math.nan) -> None:
+    def append(
+        self,
+        x: float,
+        y: float,
+        step: float = math.nan,
+        seconds: float = math.nan,
+        running_mean: float = math.nan,
+    ) -> None:
         """Adds one point at `x` epochs, `step` optimizer steps and `seconds` of training."""
         self.x.append(x)
         self.y.append(y)
         self.steps.append(step)
         self.seconds.append(seconds)
+        self.running_mean.append(running_mean)
         self.version = next(_VERSIONS)
 
     def __len__(self) -> int:
         return len(self.x)
 
     def column(self, name: str) -> np.ndarray:
-        """One column as a float array (a copy): `"y"` or one of `X_AXES`.
+        """One column as a float array (a copy): `"y"`, `"running_mean"` or one of `X_AXES`.
 
         Example:
 
         >>> series.column("seconds")
         array([4.2])
         """
-        values = {"epochs": self.x, "y": self.y, "steps": self.steps, "seconds": self.seconds}
+        values = {
+            "epochs": self.x,
+            "y": self.y,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "running_mean": self.running_mean,
+        }
         return np.array(values[name], dtype=np.float64)
 
     def points(
@@ -122,8 +171,9 @@ class Series:
 class RunHistory:
     """The series and progress of one run (one `fit`), e.g. the `"regular"` ConvNet.
 
-    `series` maps a metric name (`"loss"`) to its per-batch training points and
-    `"val_" + name` to its per-epoch validation points.
+    `series` maps a metric name (`"loss"`) to its per-step training points and
+    `"val_" + name` to its per-epoch validation points; `epoch_ends` holds where each epoch's
+    training ended (its `y` unused).
 
     Example:
 
@@ -143,6 +193,13 @@ class RunHistory:
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     series: dict[str, Series] = field(default_factory=dict)
+    epoch_ends: Series = field(default_factory=Series)
+    # The epoch whose batches are being recorded, the steps done before it, the seconds at its
+    # last batch, and the per-step values recovered from its running means.
+    _recording: int | None = field(default=None, repr=False)
+    _epoch_start_step: int = field(default=0, repr=False)
+    _last_seconds: float = field(default=math.nan, repr=False)
+    _values: StepValues = field(default_factory=StepValues, repr=False)
 
     def __post_init__(self):
         for metric in self.metrics:
@@ -192,7 +249,7 @@ class RunHistory:
 
 
 class MetricHistory:
-    """Collects per-batch and per-epoch metrics of several runs for live plots.
+    """Collects per-step and per-epoch metrics of several runs for live plots.
 
     Args:
         metrics: Metric names to keep (Keras log keys, without the `val_` prefix).
@@ -201,10 +258,12 @@ class MetricHistory:
 
     >>> history = MetricHistory(("loss", "accuracy"))
     >>> history.start_run("regular", epochs=2, steps=100)
-    >>> history.add_batch("regular", epoch=0, batch=49, logs={"loss": 2.1, "accuracy": 0.2})
-    0.5
-    >>> history.runs["regular"].series["loss"].points()
-    (array([0.5]), array([2.1]))
+    >>> history.add_batch("regular", epoch=0, batch=0, logs={"loss": 2.1, "accuracy": 0.2})
+    0.01
+    >>> history.add_batch("regular", epoch=0, batch=1, logs={"loss": 2.0, "accuracy": 0.2})
+    0.02
+    >>> history.runs["regular"].series["loss"].points()  # each batch's own loss
+    (array([0.01, 0.02]), array([2.1, 1.9]))
     """
 
     def __init__(self, metrics: Sequence[str] = ("loss", "accuracy")):
@@ -236,21 +295,33 @@ class MetricHistory:
         batch: int,
         logs: Mapping[str, float],
         at: float | None = None,
+        seen: float | None = None,
     ) -> float:
-        """Records the running means after batch `batch` of `epoch`; returns its x (epochs).
+        """Records Keras' running means after batch `batch` of `epoch`; returns its x (epochs).
 
-        `at` is when the batch ended (`time.monotonic()`), if not now: `LivePlot` records the
-        batches of a redraw interval together, just before drawing them.
+        Each metric's series gets the value of the batches since the previous call (one batch,
+        or one execution with `steps_per_execution`), recovered from the running means, which
+        it keeps beside it. `batch` is the last batch done; a `batch` past the epoch's end
+        (Keras counts whole executions) is taken as its last. `seen` is how many examples the
+        running means average (`labkit.running_means.EpochExamples`); without it they are
+        weighted by batches. `at` is when the batch ended (`time.monotonic()`), if not now:
+        `LivePlot` records the batches of a redraw interval together, just before drawing them.
         """
         run = self.runs[name]
+        if run.steps:
+            batch = min(batch, run.steps - 1)
+        if run._recording != epoch:
+            run._recording, run._epoch_start_step = epoch, run.step
+            run._values.start_epoch()
         run.epoch, run.batches_done = epoch, batch + 1
-        run.step += 1
+        run.step = run._epoch_start_step + batch + 1
         x = epoch + (batch + 1) / run.steps if run.steps else float(epoch)
         seconds = run.elapsed if at is None else at - run.started
-        for metric in self.metrics:
-            value = logs.get(metric)
-            if value is not None:
-                run.series[metric].append(x, float(value), run.step, seconds)
+        run._last_seconds = seconds
+        means = {metric: logs[metric] for metric in self.metrics if logs.get(metric) is not None}
+        values, _ = run._values.after(means, batch + 1 if seen is None else seen)
+        for metric, value in values.items():
+            run.series[metric].append(x, value, run.step, seconds, float(means[metric]))
         self._touch()
         return x
 
@@ -267,6 +338,8 @@ class MetricHistory:
             value = logs.get(f"val_{metric}")
             if value is not None:
                 run.series[f"val_{metric}"].append(x, float(value), run.step, seconds)
+        if run._recording == epoch:
+            run.epoch_ends.append(x, math.nan, run.step, run._last_seconds)
         run.epoch, run.batches_done = epoch + 1, 0
         self._touch()
         return x

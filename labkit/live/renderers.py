@@ -21,8 +21,9 @@ import plotly.io
 
 from labkit._checks import check_choice
 from labkit.live import environment
-from labkit.live.figure import FigureSpec, TraceKey, figure_bundle
+from labkit.live.figure import FigureSpec, TraceKey
 from labkit.live.history import MetricHistory
+from labkit.live.static import figure_bundle
 
 __all__ = [
     "Renderer",

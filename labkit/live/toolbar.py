@@ -1,4 +1,5 @@
-"""The live figure's toolbar (ipywidgets): smoothing, linear/log losses, x-axis, export.
+"""The live figure's toolbar (ipywidgets): smoothing, linear/log losses, x-axis, per-step values
+or Keras' running means, export.
 
 The toolbar only reports what the viewer chose: `on_change` gets the changed view options
 (`LivePlot.set_view`, which redraws the curves drawn so far at once) and `on_export` a path
@@ -29,6 +30,8 @@ __all__ = ["Toolbar", "DEFAULT_EXPORT_BASE"]
 
 # Where the Export button writes (`.html` and `.png` are added), relative to the kernel's folder.
 DEFAULT_EXPORT_BASE = "live_figure"
+# The view options the toolbar has a control for (attributes of the same names).
+_VIEW_CONTROLS = ("smoothing", "log_y", "x_axis", "train_values")
 
 
 class Toolbar:
@@ -43,7 +46,7 @@ class Toolbar:
 
     Attributes:
         widget: The toolbar, to show above the figure.
-        smoothing, log_y, x_axis: The controls of the view options.
+        smoothing, log_y, x_axis, train_values: The controls of the view options.
         export_path, export_button, status: Export's path field, button, and outcome line.
 
     Example:
@@ -88,6 +91,13 @@ class Toolbar:
             description="x-axis",
             style={**narrow, "button_width": "80px"},
         )
+        self.train_values = widgets.ToggleButtons(
+            options=[("per step", "per_step"), ("running mean", "running_mean")],
+            value=spec.train_values,
+            description="train curve",
+            tooltips=["each step's own values", "Keras' running mean over the epoch so far"],
+            style={**narrow, "button_width": "120px"},
+        )
         self.export_path = widgets.Text(
             value=export_base,
             placeholder="path without suffix",
@@ -98,7 +108,7 @@ class Toolbar:
             description="Export", icon="download", tooltip="Write the figure as HTML and PNG"
         )
         self.status = widgets.HTML()
-        for name in ("smoothing", "log_y", "x_axis"):
+        for name in _VIEW_CONTROLS:
             control = getattr(self, name)
             control.add_class(f"labkit-live-{name.replace('_', '-')}")
             control.observe(self._changed(name), names="value")
@@ -112,6 +122,7 @@ class Toolbar:
                 self.smoothing,
                 self.log_y,
                 self.x_axis,
+                self.train_values,
                 widgets.HBox([self.export_path, self.export_button, self.status]),
             ],
             layout=row,
@@ -123,7 +134,7 @@ class Toolbar:
         """Sets the controls to the spec's view options (after a change made in code)."""
         self._showing = True
         try:
-            for name in ("smoothing", "log_y", "x_axis"):
+            for name in _VIEW_CONTROLS:
                 getattr(self, name).value = getattr(spec, name)
         finally:
             self._showing = False

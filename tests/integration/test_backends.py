@@ -1,4 +1,4 @@
-"""Runs the weight-norm tests under the JAX and PyTorch backends too.
+"""Runs the weight-norm and per-step-value tests under the JAX and PyTorch backends too.
 
 Keras picks its backend once per process, so each backend gets its own pytest subprocess;
 together with the in-process run on TensorFlow, one `python -m pytest` covers all three.
@@ -24,6 +24,7 @@ MODULES = [
     "tests/test_batches.py",
     "tests/test_meanonly.py",
     "tests/test_models.py",
+    "tests/test_per_step_values.py",
     "tests/test_steps_per_execution.py",
 ]
 

@@ -1,6 +1,8 @@
 """The notebook in a real JupyterLab, driven by headless Chromium: the live figure grows while
-training runs (the largest gap between two redraws is recorded), its diagnostics row shows, its
-toolbar's controls change the figure and export it, and the panel's Train and Stop buttons work
+training runs (the largest gap between two redraws is recorded), its training curves are per-step
+values, smoothed, continuous across epochs with the epochs' ends marked, its diagnostics row
+shows one colour and one legend entry per layer, its toolbar's controls change the figure
+(Keras' running means among them) and export it, and the panel's Train and Stop buttons work
 while the kernel trains. The live widget also renders, and its controls act, in Notebook 7.
 
 Needs Debian's `chromium` on PATH (Playwright's own browser download is not used) and the
@@ -90,12 +92,21 @@ LARGEST_GAP_JS = """() => {
     for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
     return {gap: gap / 1000, redraws: times.length};
 }"""
-# The first plotly figure's axis types and titles, and its trace names.
+# The first plotly figure's axis types and titles, its trace names, its training curves (the
+# first run's smoothed loss), its epoch marks and its diagnostics traces.
 LIVE_STATE_JS = """() => {
     const plot = document.querySelector('.js-plotly-plot');
+    const data = plot.data || [];
+    const train = data.find(t => String(t.name).endsWith('(train)'));
     return {y: plot.layout.yaxis.type, x: plot.layout.xaxis.title.text,
-            names: (plot.data || []).map(t => String(t.name)),
-            titles: (plot.layout.annotations || []).map(a => String(a.text))};
+            names: data.map(t => String(t.name)),
+            titles: (plot.layout.annotations || []).map(a => String(a.text)),
+            // Gaps: null in JSON, NaN in a widget's typed arrays.
+            train: train ? Array.from(train.y, v => Number.isNaN(v) ? null : v) : [],
+            marks: (plot.layout.shapes || []).length,
+            diagnostics: data.filter(t => t.legend === 'legend2').map(t => ({
+                name: String(t.name), color: t.line.color, legend: t.showlegend !== false,
+                hover: String(t.hovertemplate)}))};
 }"""
 # Static plotly figures (the JSON mimetype) are drawn by jupyterlab-plotly in this class; a
 # FigureWidget's view is not.
@@ -364,13 +375,28 @@ def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screensh
         live.screenshot(path=str(screenshot_dir / "live_figure.png"))
         page.screenshot(path=str(screenshot_dir / "jupyterlab.png"))
 
-        # The weight-norm diagnostics row (the notebook's `diagnostics` parameter).
+        # Per-step training values, smoothed with the raw values faint behind, one curve across
+        # the epochs (no gap), whose ends are marked.
         state = page.evaluate(LIVE_STATE_JS)
+        assert any(name.endswith("(train, raw)") for name in state["names"]), state["names"]
+        assert len(state["train"]) > TINY["epochs"] and None not in state["train"], state["train"]
+        assert state["marks"] >= 2 * (TINY["epochs"] - 1), state["marks"]  # loss and accuracy
+
+        # The weight-norm diagnostics row (the notebook's `diagnostics` parameter): a colour
+        # and one legend entry per layer, with readable names, the values on hover.
         assert "‖v‖ (mean over units)" in state["titles"], (
             "no diagnostics row: the notebook's `diagnostics` parameter must reach "
             f"LivePlot(diagnostics=...); subplot titles: {state['titles']}"
         )
-        assert any(name.startswith("WeightNorm ConvNet · ") for name in state["names"])
+        layers = ["conv 1", "conv 2", "dense 1", "dense 2", "dense 3"]
+        diagnostics = state["diagnostics"]
+        assert [d["name"] for d in diagnostics if d["legend"]] == layers, diagnostics
+        colors = {d["name"]: {e["color"] for e in diagnostics if e["name"] == d["name"]}
+                  for d in diagnostics}  # fmt: skip
+        assert all(len(c) == 1 for c in colors.values()) and len(set().union(*colors.values())) == 5
+        assert all(
+            "%{y" in d["hover"] and "WeightNorm ConvNet · " in d["hover"] for d in diagnostics
+        )
 
         # The toolbar's controls act on the curves drawn so far.
         _use_live_controls(page, page.locator(".labkit-live-toolbar").first)
@@ -402,18 +428,28 @@ def test_live_figure_grows_while_the_notebook_trains_in_jupyterlab(lab, screensh
 
 
 def _use_live_controls(page, toolbar) -> None:
-    """Switches the live figure's loss axis to log, its x-axis to steps, smoothing to 0.8, and
-    checks that each change reached the figure."""
+    """Shows Keras' running means and back, switches the live figure's loss axis to log, its
+    x-axis to steps, smoothing to 0.8, and checks that each change reached the figure."""
+    toolbar.locator(".labkit-live-train-values button", has_text="running mean").click()
+    # Keras' running means restart every epoch: the curve breaks between epochs.
+    page.wait_for_function(f"({LIVE_STATE_JS})().train.includes(null)")
+    toolbar.locator(".labkit-live-train-values button", has_text="per step").click()
+    page.wait_for_function(f"!({LIVE_STATE_JS})().train.includes(null)")
     toolbar.locator(".labkit-live-log-y button", has_text="log").click()
     page.wait_for_function(f"({LIVE_STATE_JS})().y === 'log'")
     toolbar.locator(".labkit-live-x-axis button", has_text="steps").click()
     page.wait_for_function(f"({LIVE_STATE_JS})().x === 'step'")
+    # The smoothed curve before: it must change when the smoothing does.
+    page.evaluate(f"() => {{ window.labkitTrain = JSON.stringify(({LIVE_STATE_JS})().train); }}")
     readout = toolbar.locator(".labkit-live-smoothing .widget-readout")
     readout.click()
     page.keyboard.press("Control+A")
     page.keyboard.type("0.8")
     page.keyboard.press("Enter")
-    page.wait_for_function(f"({LIVE_STATE_JS})().names.some(n => n.endsWith('(train, raw)'))")
+    page.wait_for_function(
+        f"({LIVE_STATE_JS})().names.some(n => n.endsWith('(train, raw)')) && "
+        f"JSON.stringify(({LIVE_STATE_JS})().train) !== window.labkitTrain"
+    )
 
 
 @pytest.mark.timeout(600)

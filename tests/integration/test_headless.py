@@ -28,6 +28,7 @@ def executed(cifar10_env, tmp_path_factory) -> nbformat.NotebookNode:
         for name, value in cifar10_env.items():
             patch.setenv(name, value)
         patch.delenv("LABKIT_LIVE", raising=False)
+        patch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as users run it: labkit sets it
         # As if papermill were started from a notebook in JupyterLab (a sweep): the kernel
         # inherits JPY_SESSION_NAME, and must still draw statically.
         patch.setenv("JPY_SESSION_NAME", str(folder / "sweep.ipynb"))
@@ -65,6 +66,11 @@ def test_papermill_run_keeps_a_plain_notebook_with_the_live_figure(executed):
     assert {trace["legendgroup"] for trace in live["data"]} == {"regular", "weightnorm"}
     assert "WeightNorm ConvNet: completed" in live["layout"]["title"]["text"]
     assert 'src="https://cdn.plot.ly/' in figures[0]["text/html"]
+
+    # TensorFlow's and CUDA's C++ start-up lines stay out of the notebook.
+    streams = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    for noise in ("absl::InitializeLog", "cuda", "cuInit", "I0000", "E0000", "oneDNN"):
+        assert noise not in streams, streams
 
     accuracy = _code_cell(executed, "accuracy_figure")
     assert any("text/html" in o.get("data", {}) for o in accuracy.outputs)
@@ -106,4 +112,6 @@ def test_the_html_export_draws_both_figures_in_a_browser(executed, tmp_path):
             )
         finally:
             browser.close()
-    assert traces == [8, 4]  # live: 2 runs x 4 curves; accuracy: 2 runs x (train, val)
+    # live: 2 runs x (smoothed and raw loss and accuracy, val loss and accuracy); accuracy:
+    # 2 runs x (train, val)
+    assert traces == [12, 4]

@@ -185,6 +185,25 @@ def test_slow_redraws_are_spaced_out_unless_an_interval_was_given(
         assert len(draws) - 1 == expected, interval
 
 
+def test_one_slow_redraw_does_not_hold_the_figure_still(compiled_convnet, fake_kernel, monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
+    plot = LivePlot(mode="widget")
+    costs = iter([0.001, 0.001, 0.5] + [0.001] * 100)  # the third redraw takes half a second
+    draws = []
+
+    def update(history):
+        draws.append(clock["now"])
+        clock["now"] += next(costs)
+
+    monkeypatch.setattr(plot.renderer, "update", update)
+    _train_by_hand(plot, compiled_convnet(), clock, batches=100, seconds_per_batch=0.05)
+    # Spaced by the median of the last redraws (1 ms: every 0.3 s), not by the slow one,
+    # which alone would have held the next redraw back by 100 s.
+    gaps = np.diff(draws[1:])
+    assert len(draws) > 10 and gaps.max() < 1.0, gaps
+
+
 def test_batches_wait_for_a_redraw_but_reading_the_history_sees_them_all(
     compiled_convnet, monkeypatch
 ):
@@ -197,7 +216,10 @@ def test_batches_wait_for_a_redraw_but_reading_the_history_sees_them_all(
     assert run.step == 30 and not plot._pending
     # Each batch keeps the time it ended, not the time it was recorded.
     np.testing.assert_allclose(np.diff(run.series["loss"].column("seconds")), 0.5)
-    np.testing.assert_allclose(run.series["loss"].column("y"), 1.0 - np.arange(30) / 100)
+    means = 1.0 - np.arange(30) / 100  # the running means Keras reported
+    np.testing.assert_allclose(run.series["loss"].column("running_mean"), means)
+    sums = means * np.arange(1, 31)  # no model to read the batch size from: batches weigh alike
+    np.testing.assert_allclose(run.series["loss"].column("y"), np.diff(sums, prepend=0.0))
     # Batches left waiting by a fit that failed belong to that run, not to the next one.
     _train_by_hand(plot, compiled_convnet(), clock, batches=3)
     plot.label = "next"

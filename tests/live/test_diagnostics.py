@@ -109,9 +109,19 @@ def test_diagnostics_are_drawn_as_a_second_row_in_every_renderer(fake_kernel):
         titles = [annotation["text"] for annotation in layout["annotations"]]
         assert titles[2:] == ["‖v‖ (mean over units)", "mean g", "effective step ‖Δw‖/‖w‖"], mode
         assert layout["yaxis5"]["type"] == "log", mode
-        head = [trace for trace in figure["data"] if trace["name"].endswith("· head")]
+        head = [trace for trace in figure["data"] if trace["name"] == "head"]
         assert {trace["yaxis"] for trace in head} == {"y3", "y4", "y5"}, mode
         assert all(len(trace["x"]) == 4 for trace in head), mode
+        # One colour per layer, the same in its three subplots; one legend entry per layer.
+        diagnostics = [trace for trace in figure["data"] if trace.get("legend") == "legend2"]
+        colors = {trace["name"]: {trace["line"]["color"]} for trace in diagnostics}
+        for trace in diagnostics:
+            colors[trace["name"]].add(trace["line"]["color"])
+        assert sorted(colors) == ["conv 1", "head"] and all(len(c) == 1 for c in colors.values())
+        assert len(set().union(*colors.values())) == 2, mode
+        shown = [trace["name"] for trace in diagnostics if trace.get("showlegend", True)]
+        assert sorted(shown) == ["conv 1", "head"], mode
+        assert "head<br>" in head[0]["hovertemplate"] and "%{y:.4g}" in head[0]["hovertemplate"]
 
 
 def test_a_model_without_weight_norm_gets_an_empty_row():

@@ -24,8 +24,10 @@ def test_batch_points_sit_at_fractional_epochs_and_val_points_at_epoch_ends():
     run = history.runs["regular"]
     x, y = run.series["loss"].points()
     np.testing.assert_allclose(x, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
-    np.testing.assert_allclose(y[:4], [2.0, 1.0, 0.0, -1.0])
+    np.testing.assert_allclose(run.series["loss"].column("running_mean")[:4], [2, 1, 0, -1])
+    np.testing.assert_allclose(y[:4], [2.0, 0.0, -2.0, -4.0])  # k·m_k − (k−1)·m_(k−1)
     np.testing.assert_allclose(run.series["val_accuracy"].points()[0], [1.0, 2.0])
+    np.testing.assert_allclose(run.epoch_ends.column("steps"), [4, 8])
     assert run.best("val_accuracy") == pytest.approx(0.4)
     assert run.best("val_loss") == 1.5
     assert run.fraction_done == 1.0

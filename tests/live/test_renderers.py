@@ -34,7 +34,7 @@ def _history(runs=("regular", "weightnorm"), epochs: int = 2, steps: int = 5) ->
 
 
 def test_runs_keep_the_tutorial_colours_train_solid_val_dashed_legend_once():
-    figure = FigureSpec().to_dict(_history(("regular", "weightnorm", "other")))
+    figure = FigureSpec(smoothing=0).to_dict(_history(("regular", "weightnorm", "other")))
     traces = figure["data"]
     assert len(traces) == 12  # 3 runs x (loss, val_loss, accuracy, val_accuracy)
     for trace in traces:
@@ -57,14 +57,25 @@ def test_the_figure_has_loss_and_accuracy_subplots_in_epochs_and_optional_log_lo
     assert "Regular ConvNet: completed" in layout["title"]["text"]
 
 
-def test_per_batch_curves_break_between_epochs_and_the_dict_is_strict_json():
+def test_per_step_curves_run_on_across_epochs_and_running_means_break_between_them():
     history = _history(("regular",), epochs=3, steps=4)
     figure = FigureSpec().to_dict(history)
-    loss = next(t for t in figure["data"] if t["name"] == "Regular ConvNet (train)")
-    assert loss["x"][4] is None and loss["x"][9] is None and len(loss["x"]) == 14
+    for name in ("Regular ConvNet (train)", "Regular ConvNet (train, raw)"):
+        loss = next(t for t in figure["data"] if t["name"] == name)
+        assert None not in loss["x"] and len(loss["x"]) == 12, name
     val = next(t for t in figure["data"] if t["name"] == "Regular ConvNet (val)")
     assert val["x"] == [1.0, 2.0, 3.0]
+    # The ends of the first two epochs are marked lightly in both subplots; the run is over.
+    marks = [(shape["xref"], shape["x0"]) for shape in figure["layout"]["shapes"]]
+    assert marks == [("x", 1.0), ("x", 2.0), ("x2", 1.0), ("x2", 2.0)]
     json.dumps(figure, allow_nan=False)
+
+    keras_view = FigureSpec(train_values="running_mean").to_dict(history)
+    loss = next(t for t in keras_view["data"] if t["name"] == "Regular ConvNet (train)")
+    assert loss["x"][4] is None and loss["x"][9] is None and len(loss["x"]) == 14
+    assert loss["y"][:4] == [2.0, 1.9, 1.8, 1.7]  # Keras' running means, unsmoothed
+    assert "running mean" in loss["hovertemplate"] and not keras_view["layout"]["shapes"]
+    assert all(not t["name"].endswith("(train, raw)") for t in keras_view["data"])
 
 
 def test_long_histories_are_downsampled_for_drawing():
@@ -76,7 +87,7 @@ def test_long_histories_are_downsampled_for_drawing():
 def test_the_static_bundle_renders_without_a_kernel_and_stays_small():
     bundle = figure_bundle(FigureSpec().to_dict(_history()))
     assert set(bundle) == {PLOTLY_MIMETYPE, "text/html", "text/plain"}
-    assert len(bundle[PLOTLY_MIMETYPE]["data"]) == 8
+    assert len(bundle[PLOTLY_MIMETYPE]["data"]) == 12  # smoothed and raw train curves, val
     html = bundle["text/html"]
     assert 'src="https://cdn.plot.ly/' in html and len(html) < 200_000
     json.dumps(bundle, allow_nan=False)
@@ -93,7 +104,7 @@ def test_the_widget_renderer_sends_only_changed_traces_in_one_update(monkeypatch
     renderer = WidgetRenderer(display=False)
     renderer.update(history)
     widget = renderer.widget
-    assert isinstance(widget, go.FigureWidget) and len(widget.data) == 8
+    assert isinstance(widget, go.FigureWidget) and len(widget.data) == 12
     sent = []
     monkeypatch.setattr(
         widget,
@@ -123,7 +134,7 @@ def test_the_widget_renderer_adds_traces_for_new_runs():
     history.add_batch("weightnorm", 0, 0, {"loss": 1.0, "accuracy": 0.5})
     renderer.update(history)
     names = [trace.name for trace in renderer.widget.data]
-    assert names.count("WeightNorm ConvNet (train)") == 2 and len(names) == 8
+    assert names.count("WeightNorm ConvNet (train)") == 2 and len(names) == 12
     assert "WeightNorm ConvNet: epoch 1/1" in renderer.widget.layout.title.text
 
 

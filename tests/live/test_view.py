@@ -62,10 +62,12 @@ def test_smoothing_draws_the_average_with_the_raw_curve_faint_behind_it():
     raw, smooth = _trace(figure, "Regular ConvNet (train, raw)"), figure["data"][1]
     assert names.index("Regular ConvNet (train, raw)") < names.index("Regular ConvNet (train)")
     assert raw["opacity"] < 1 and raw["showlegend"] is False and raw["line"]["width"] == 1
-    losses = history.runs["regular"].series["loss"].column("y")
+    losses = history.runs["regular"].series["loss"].column("y")  # each step's own
+    np.testing.assert_allclose(raw["y"], losses)
     np.testing.assert_allclose(smooth["y"], ema(losses, 0.6))
-    assert None in raw["y"] and None not in smooth["y"]  # only the raw curve breaks at epochs
-    assert "Regular ConvNet (train, raw)" not in str(FigureSpec().to_dict(history)["data"])
+    assert None not in raw["y"] and None not in smooth["y"]  # both run on across epochs
+    unsmoothed = FigureSpec(smoothing=0).to_dict(history)["data"]
+    assert "Regular ConvNet (train, raw)" not in str(unsmoothed)
 
 
 def test_the_x_axis_counts_epochs_steps_or_seconds(monkeypatch):
@@ -169,8 +171,15 @@ def test_the_toolbar_controls_change_the_live_figure_at_once(fake_kernel):
     assert figure.layout.xaxis.title.text == "seconds"
     toolbar.smoothing.value = 0.5
     assert any(trace.name.endswith("(train, raw)") for trace in figure.data)
-    plot.set_view(smoothing=0.2, x_axis="epochs")  # from code: the controls follow
+    toolbar.train_values.value = "running_mean"  # Keras' numbers: no raw curve, epochs apart
+    train = next(trace for trace in figure.data if trace.name == "Regular ConvNet (train)")
+    means = history.runs["regular"].series["loss"].column("running_mean")
+    np.testing.assert_allclose(train.y[:5], means[:5])
+    assert np.isnan(train.y[5])  # a gap before the next epoch
+    assert not any(trace.name.endswith("(train, raw)") for trace in figure.data)
+    plot.set_view(smoothing=0.2, x_axis="epochs", train_values="per_step")  # the controls follow
     assert (toolbar.smoothing.value, toolbar.x_axis.value) == (0.2, "epochs")
+    assert toolbar.train_values.value == "per_step"
 
 
 def test_the_other_renderers_take_the_same_options_as_arguments(fake_kernel):
@@ -215,7 +224,7 @@ def test_a_restarted_run_keeps_its_traces_in_the_widget(monkeypatch):
     history.add_batch("regular", 0, 0, {"loss": 1.0, "accuracy": 0.5})
     renderer.update(history)
     assert sent == ["_send_deleteTraces_msg", "_send_update_msg"]
-    assert len(widget.data) == 4 and widget.data[0] is first
+    assert len(widget.data) == 6 and widget.data[0] is first  # the LR trace went
 
 
 def test_the_learning_rate_is_read_at_most_once_a_second_between_epoch_ends(monkeypatch):
@@ -248,7 +257,7 @@ def test_the_widget_redraws_slow_traces_at_most_once_a_second_and_all_at_the_end
     history.add_point("regular", "wn/dense/v_norm", 1.0)
     renderer = WidgetRenderer(FigureSpec(diagnostics=True), display=False)
     renderer.update(history)
-    norms = next(trace for trace in renderer.widget.data if trace.name.endswith("· dense"))
+    norms = next(trace for trace in renderer.widget.data if trace.name == "dense 1")
     for step, seconds in enumerate((0.3, 0.6), start=2):
         clock["now"] += 0.3
         history.add_point("regular", "wn/dense/v_norm", float(step))
