@@ -24,6 +24,7 @@ MODULES = [
     "tests/test_batches.py",
     "tests/test_meanonly.py",
     "tests/test_models.py",
+    "tests/paper/test_paper_optimizer.py",
 ]
 
 
