@@ -310,22 +310,9 @@ def test_the_grid_is_the_documented_comparison(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
-    executed = tmp_path / "executed.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(executed),
-        parameters={"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD},
-        cwd=str(tmp_path),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    outputs = [
-        output
-        for cell in nbformat.read(executed, as_version=4).cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    ]
+def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path, notebooks):
+    parameters = {"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD}
+    outputs = notebooks.execute(NOTEBOOK, parameters, tmp_path)
     assert not [output for output in outputs if output.output_type == "error"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     titles = [
