@@ -165,6 +165,7 @@ def write_outputs(out: Path, rows: list, results: dict, summary: dict, bundle: P
         bundle.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=bundle.parent, suffix=".tmp")
         os.close(handle)
+        os.chmod(temporary, 0o644)
         with tarfile.open(temporary, "w:gz") as archive:
             archive.add(out, arcname=out.name)
         os.replace(temporary, bundle)

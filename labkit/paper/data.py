@@ -90,7 +90,7 @@ def load_paper_data(params: PaperParams) -> Dataset:
 
     >>> data = load_paper_data(PaperParams(schedule="cpu"))
     >>> data.x_train.shape
-    (2000, 32, 32, 3)
+    (1000, 32, 32, 3)
     """
     full = load_dataset("cifar10", labels="onehot", archive=params.archive or None)
     zca = fitted_zca(authors_scale(full.x_train))

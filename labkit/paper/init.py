@@ -79,6 +79,9 @@ def paper_data_init(model: keras.Model, x_batch) -> keras.Model:
                 data_init(pass_, x_batch)  # initializes the InitScale layers on the way
             else:
                 pass_(x_batch)
+            refusals = [layer.refusal for layer in scales if layer.refusal is not None]
+        if refusals:
+            raise ValueError(refusals[0])
     except BaseException:
         _restore(before)  # `data_init` puts its own layers back
         raise
@@ -102,12 +105,12 @@ class _TrainingPass(keras.layers.Layer):
 @contextlib.contextmanager
 def _initializing(scales: list[InitScale]) -> Iterator[None]:
     for layer in scales:
-        layer.initializing = True
+        layer.initializing, layer.refusal = True, None
     try:
         yield
     finally:
         for layer in scales:
-            layer.initializing = False
+            layer.initializing, layer.refusal = False, None
 
 
 def _values(layers: list[keras.layers.Layer], trainable: bool | None = None) -> list[tuple]:

@@ -5,7 +5,7 @@ Example:
 >>> from labkit.paper.params import PaperParams
 >>> params = PaperParams(normalization="weightnorm", schedule="cpu")
 >>> params.run_name, params.epochs_to_run, params.train_images
-('weightnorm', 4, 2000)
+('weightnorm', 4, 1000)
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ class InitScale(keras.layers.Layer):
         self.axis = axis
         self.scale = None
         self.bias = None
-        # Set by `paper_data_init` for one eager forward pass.
+        # Set by `paper_data_init` for one eager forward pass, and why the init refused it.
         self.initializing = False
+        self.refusal: str | None = None
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -78,40 +79,47 @@ class InitScale(keras.layers.Layer):
         return input_shape
 
     def call(self, inputs):
-        if self.initializing:
-            self.initialize(inputs)
+        if self.initializing and self.refusal is None:
+            # Recorded, not raised: `paper_data_init` raises it outside Keras' call wrapping.
+            self.refusal = self._assign_init(inputs)
         scale = ops.reshape(ops.cast(self.scale, inputs.dtype), self._broadcast_shape)
         bias = ops.reshape(ops.cast(self.bias, inputs.dtype), self._broadcast_shape)
         return inputs * scale + bias
 
     def initialize(self, inputs) -> None:
         """Sets `s` and `b` so that `inputs` come out with zero mean and unit variance per
-        channel (eagerly; `paper_data_init` calls it inside its forward pass).
+        channel (eagerly; `paper_data_init` does it for every layer in one forward pass).
 
         Raises:
             ValueError: the inputs hold NaN or inf, or every channel is constant over them.
         """
         if not self.built:
             self.build(tuple(inputs.shape))
+        problem = self._assign_init(inputs)
+        if problem is not None:
+            raise ValueError(problem)
+
+    def _assign_init(self, inputs) -> str | None:
+        """Sets `s` and `b` from `inputs`, or returns the one-line reason it cannot."""
         x = ops.cast(inputs, "float32")
+        shape = tuple(x.shape)
         if not bool(ops.convert_to_numpy(ops.all(ops.isfinite(x)))):
-            raise ValueError(
-                f"`paper_data_init` cannot initialize InitScale layer '{self.name}': its "
-                f"inputs hold NaN or inf values. Received: inputs of shape {tuple(x.shape)}"
-            )
-        mean = ops.mean(x, axis=self._reduction_axes)
-        centered = x - ops.reshape(mean, self._broadcast_shape)
-        variance = ops.mean(ops.square(centered), axis=self._reduction_axes)
-        spread = ops.greater(variance, _EPSILON)
-        if not bool(ops.convert_to_numpy(ops.any(spread))):
-            raise ValueError(
-                f"`paper_data_init` cannot initialize InitScale layer '{self.name}': every "
-                "channel is constant over the batch, so there is no spread to normalize. "
-                f"Received: inputs of shape {tuple(x.shape)}"
-            )
-        scale = ops.rsqrt(variance + _EPSILON)
-        self.scale.assign(ops.where(spread, scale, self.scale.value))
-        self.bias.assign(ops.where(spread, -mean * scale, self.bias.value))
+            problem = "its inputs hold NaN or inf values"
+        else:
+            mean = ops.mean(x, axis=self._reduction_axes)
+            centered = x - ops.reshape(mean, self._broadcast_shape)
+            variance = ops.mean(ops.square(centered), axis=self._reduction_axes)
+            spread = ops.greater(variance, _EPSILON)
+            if bool(ops.convert_to_numpy(ops.any(spread))):
+                scale = ops.rsqrt(variance + _EPSILON)
+                self.scale.assign(ops.where(spread, scale, self.scale.value))
+                self.bias.assign(ops.where(spread, -mean * scale, self.bias.value))
+                return None
+            problem = "every channel is constant over the batch, so there is no spread to normalize"
+        return (
+            f"`paper_data_init` cannot initialize InitScale layer '{self.name}': {problem}. "
+            f"Received: inputs of shape {shape}"
+        )
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

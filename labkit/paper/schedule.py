@@ -107,7 +107,7 @@ class PaperSchedule:
 SCHEDULES = {
     schedule.name: schedule
     for schedule in (
-        PaperSchedule("cpu", epochs=4, train_limit=2000, test_limit=1000),
+        PaperSchedule("cpu", epochs=4, train_limit=1000, test_limit=500),
         PaperSchedule("gpu", epochs=26),
         PaperSchedule("full", epochs=200),
     )

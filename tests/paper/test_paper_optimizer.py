@@ -111,7 +111,7 @@ def test_the_learning_rate_schedule_is_the_authors_at_200_epochs():
         [0.9, 0.9, 0.5, 0.5]
     )
     assert SCHEDULES["full"].decay_start == 100 and SCHEDULES["gpu"].decay_start == 13
-    assert SCHEDULES["cpu"].epochs == 4 and SCHEDULES["cpu"].train_limit == 2000
+    assert SCHEDULES["cpu"].epochs == 4 and SCHEDULES["cpu"].train_limit == 1000
 
 
 def test_paper_adam_serializes_with_its_schedules(tmp_path):

@@ -14,7 +14,7 @@ from labkit.paper.params import PaperParams, paper_runs
 
 def test_a_schedule_sets_epochs_and_data_unless_overridden():
     cpu = PaperParams(schedule="cpu")
-    assert (cpu.epochs_to_run, cpu.train_images, cpu.test_images) == (4, 2000, 1000)
+    assert (cpu.epochs_to_run, cpu.train_images, cpu.test_images) == (4, 1000, 500)
     assert cpu.plan.decay_start == 2 and cpu.batch_size == 100 and cpu.init_examples == 500
     full = PaperParams(schedule="full")
     assert (full.epochs_to_run, full.train_images, full.test_images) == (200, 0, 0)
