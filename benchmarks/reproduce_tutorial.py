@@ -10,14 +10,21 @@ as validation data) for every seed in these arms, and writes one table:
 - `labkit weightnorm (tfa init)`: labkit's layer with `init_style="tfa"` (tfa's formula, on
   the first training batch);
 - `labkit weightnorm (paper init)`: `init_style="paper"` (Salimans & Kingma's, 512 examples);
-- `labkit weightnorm (no init)`: `data_init=False`.
+- `labkit weightnorm (no init)`: `data_init=False`;
+- `labkit regular (XLA)`, `labkit weightnorm (tfa init, XLA)` (only with `--arms`):
+  `jit_compile=True`, which `"auto"` picks where TensorFlow runs Eigen's CPU kernels.
+
+Every labkit arm runs `run_experiment` on its defaults otherwise (`jit_compile` and
+`steps_per_execution` `"auto"`, see `labkit.speed`), on uint8 images as the notebook loads them;
+the table says what each arm compiled with.
 
 Both stacks read the same images (written once to `OUT/data*.npz`) and run with the same thread
 settings, `--jobs` at a time. The table gives each arm's final and best validation accuracy as
 mean ± 95% Student t interval over seeds, and each labkit arm's difference from its tfa
 counterpart with a 95% Welch interval: "no difference shown" when that interval holds zero. A
 second table sets each WeightNorm arm against the regular ConvNet of its own stack.
-Runs already in `OUT` are reused, so an interrupted benchmark resumes.
+Runs already in `OUT` are reused, so an interrupted benchmark resumes. `--pin` puts each run
+on a core of its own; each record keeps its process CPU time beside its wall time.
 
     python benchmarks/reproduce_tutorial.py --seeds 0-4 --tfa-python ../tfa-venv/bin/python \
         --out runs/reproduction
@@ -80,8 +87,19 @@ ARMS = (
         {"weight_norm": True, "data_init": False},
         "tfa weightnorm",
     ),
+    # XLA, which "auto" picks where TensorFlow runs Eigen's CPU kernels, reorders float
+    # operations: these two show it changes no statistic (run them with --arms).
+    Arm("labkit regular (XLA)", "labkit", "regular", {"jit_compile": True}, "tfa regular"),
+    Arm(
+        "labkit weightnorm (tfa init, XLA)",
+        "labkit",
+        "weightnorm",
+        {"weight_norm": True, "init_style": "tfa", "jit_compile": True},
+        "tfa weightnorm",
+    ),
 )
 ARMS_BY_NAME = {arm.name: arm for arm in ARMS}
+DEFAULT_ARMS = [arm.name for arm in ARMS if "XLA" not in arm.name]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -110,16 +128,18 @@ def run_labkit_child(args: argparse.Namespace) -> None:
     from labkit.data import CIFAR10_CLASSES, Dataset
     from labkit.experiment import run_experiment
 
-    with np.load(args.data) as data:
-        x_train, x_test = (data[k].astype("float32") / 255.0 for k in ("x_train", "x_test"))
+    with np.load(args.data) as data:  # uint8 images, as `ExperimentParams.load_data` gives
+        x_train, x_test = data["x_train"], data["x_test"]
         y_train, y_test = (np.eye(10, dtype="float32")[data[k]] for k in ("y_train", "y_test"))
     dataset = Dataset("cifar10", x_train, y_train, x_test, y_test, CIFAR10_CLASSES)
     params = {**ARMS_BY_NAME[args.arm].params, "seed": args.seed, "epochs": args.epochs}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = run_experiment(params, data=dataset)
     record = {
         "history": result.history,
         "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        "compiled": result.compiled,
         "versions": result.versions,
     }
     Path(args.out).write_text(json.dumps(record))
@@ -129,16 +149,16 @@ def run_labkit_child(args: argparse.Namespace) -> None:
 
 
 def write_data(out: Path, seed: int, train_limit: int) -> Path:
-    """The images both stacks train on, as uint8 (exactly `labkit.load_dataset`'s floats × 255)."""
+    """The images both stacks train on, as uint8 (`labkit.load_dataset(dtype="uint8")`)."""
     path = out / (f"data-seed{seed}.npz" if train_limit else "data.npz")
     if path.exists():
         return path
     from labkit.data import load_dataset
 
-    data = load_dataset("cifar10", limit=train_limit or None, seed=seed)
+    data = load_dataset("cifar10", limit=train_limit or None, seed=seed, dtype="uint8")
     arrays = {
-        "x_train": np.rint(data.x_train * 255).astype(np.uint8),
-        "x_test": np.rint(data.x_test * 255).astype(np.uint8),
+        "x_train": data.x_train,
+        "x_test": data.x_test,
         "y_train": data.y_train.astype(np.int64),
         "y_test": data.y_test.astype(np.int64),
     }
@@ -171,8 +191,9 @@ def run_all(args: argparse.Namespace, arms: list[Arm]) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(args.threads or "")}
     if not args.threads:
         env.pop("OMP_NUM_THREADS")
-    running: list[tuple[subprocess.Popen, Path, str]] = []
+    running: list[tuple[subprocess.Popen, Path, str, int | None]] = []
     failed = []
+    cores = sorted(os.sched_getaffinity(0))
     with tqdm(total=len(pending), desc="runs", unit="run") as progress:
         while pending or running:
             while pending and len(running) < args.jobs:
@@ -180,14 +201,19 @@ def run_all(args: argparse.Namespace, arms: list[Arm]) -> None:
                 data = write_data(args.out, seed, args.train_limit)
                 log = result.with_suffix(".log")
                 cmd = command(arm, seed, data, result, args)
+                # --pin: each run on a core of its own, so CPU time per run is comparable.
+                busy = {item[3] for item in running}
+                core = next((c for c in cores if c not in busy), None) if args.pin else None
+                if core is not None:
+                    cmd = ["taskset", "-c", str(core), *cmd]
                 with open(log, "w") as handle:
                     process = subprocess.Popen(
                         cmd, stdout=handle, stderr=subprocess.STDOUT, env=env
                     )
-                running.append((process, result, f"{arm.name} seed {seed}"))
+                running.append((process, result, f"{arm.name} seed {seed}", core))
             time.sleep(2)
             for item in list(running):
-                process, result, label = item
+                process, result, label, _ = item
                 if process.poll() is None:
                     continue
                 running.remove(item)
@@ -229,6 +255,21 @@ def _finals(runs: list[dict], metric: str = "val_accuracy", best: bool = False) 
     return [max(r["history"][metric]) if best else r["history"][metric][-1] for r in runs]
 
 
+def _median_per_epoch(runs: list[dict], key: str, epochs: int) -> str:
+    values = [run[key] for run in runs if key in run]
+    return f"{np.median(values) / epochs:.1f}" if values else ""
+
+
+def _compiled(runs: list[dict]) -> str:
+    """The `jit_compile` / `steps_per_execution` labkit's runs used (tfa's: its fit's own)."""
+    settings = {
+        f"jit_compile={c['jit_compile']}, spe={c['steps_per_execution']}"
+        for c in (run.get("compiled") for run in runs)
+        if c
+    }
+    return "; ".join(sorted(settings))
+
+
 def _difference(a: list[float], b: list[float]) -> tuple[str, str]:
     """`mean(a) - mean(b)` with its 95% Welch interval, and the verdict it supports."""
     from labkit.stats import difference_interval
@@ -259,6 +300,8 @@ def table(results: dict[str, list[dict]], epochs: int):
             "best val_accuracy": mean_interval(_finals(runs, best=True)).format(),
             "final val_loss": mean_interval(_finals(runs, "val_loss")).format(),
             "s / epoch": f"{np.median([run['seconds'] for run in runs]) / epochs:.1f}",
+            "CPU s / epoch": _median_per_epoch(runs, "cpu_seconds", epochs),
+            "compiled": _compiled(runs),
             "Δ final vs tfa": "",
             "verdict": "",
         }
@@ -302,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-limit", type=int, default=0, help="0: all 50,000 images")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per run")
+    parser.add_argument(
+        "--pin", action="store_true", help="pin each run to a core of its own (taskset)"
+    )
     parser.add_argument("--arms", nargs="+", choices=list(ARMS_BY_NAME), default=None)
     parser.add_argument("--tfa-python", default=os.environ.get("LABKIT_TFA_PYTHON"))
     parser.add_argument("--out", type=Path, default=Path("runs/reproduction"))
@@ -315,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         run_labkit_child(args)
         return
 
-    arms = [ARMS_BY_NAME[name] for name in args.arms] if args.arms else list(ARMS)
+    arms = [ARMS_BY_NAME[name] for name in args.arms or DEFAULT_ARMS]
     if not args.tfa_python:
         arms = [arm for arm in arms if arm.stack != "tfa"]
         print("No --tfa-python: labkit arms only, compared with tfa's anchor records.")

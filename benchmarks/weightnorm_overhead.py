@@ -25,6 +25,14 @@ The last line printed is `weightnorm_overhead_ratio=X`, the training cost of `wn
 `plain` (ratio of medians). Runs unchanged on a GPU (times are then host CPU time; wall
 time is reported too).
 
+The batches are converted to backend tensors once, so no step pays a NumPy conversion, and
+each `train_on_batch` reuses the step traced (and, with `--jit-compile true`, compiled) during
+the untimed warm-up. On TensorFlow the header says whether TensorFlow runs its oneDNN CPU
+kernels: XLA's CPU code does not use them, so with `--jit-compile true` the steps are slower
+where oneDNN is on (x86 CPUs with AVX-512 VNNI/BF16/AMX) and faster where TensorFlow runs
+Eigen's kernels (`TF_ENABLE_ONEDNN_OPTS=0`, or CPUs without those features); see
+`benchmarks/training_speed.py` for the tutorial's whole step.
+
 Usage:
 
     python benchmarks/weightnorm_overhead.py [--blocks 20] [--steps 40] [--quick]
@@ -176,6 +184,7 @@ def main(argv: list[str] | None = None) -> float:
     x = rng.uniform(0.0, 1.0, (BATCH_SIZE, *INPUT_SHAPE)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, NUM_CLASSES, BATCH_SIZE), NUM_CLASSES)
     x_predict = rng.uniform(0.0, 1.0, (PREDICT_BATCH_SIZE, *INPUT_SHAPE)).astype("float32")
+    x, y, x_predict = (ops.convert_to_tensor(array) for array in (x, y, x_predict))
 
     jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     models = {
@@ -203,8 +212,13 @@ def main(argv: list[str] | None = None) -> float:
         for _ in range(3):
             task()
 
+    onednn = ""
+    if keras.backend.backend() == "tensorflow":
+        from labkit.speed import tensorflow_uses_onednn
+
+        onednn = f"onednn={tensorflow_uses_onednn()} "
     print(
-        f"backend={keras.backend.backend()} jit_compile={models['plain'].jit_compile} "
+        f"backend={keras.backend.backend()} jit_compile={models['plain'].jit_compile} {onednn}"
         f"threads={args.threads or 'default'} "
         f"blocks={blocks} steps/block={steps} batch={BATCH_SIZE} "
         f"predict_batch={PREDICT_BATCH_SIZE}"

@@ -2,7 +2,8 @@
 
 Keras 3 has no public way to read the active `StatelessScope`, to read a variable without
 autocasting it, or to walk every nested layer of a model, and `labkit.weightnorm` needs all
-three. They live in `keras.src` (or behind an underscore), which any Keras release may
+three; TensorFlow has none to ask whether it runs its oneDNN kernels, which `labkit.speed`
+needs. They live in `keras.src` (or behind an underscore), which any Keras release may
 move, so labkit reaches them only through this module. Importing it fails at once, with
 one line naming the installed Keras version and the API that moved, and
 `tests/test_keras_compat.py` checks that each one still behaves as labkit expects.
@@ -18,7 +19,13 @@ from collections.abc import Iterator
 
 import keras
 
-__all__ = ["TESTED_KERAS", "AutocastScope", "flatten_layers", "get_stateless_scope"]
+__all__ = [
+    "TESTED_KERAS",
+    "AutocastScope",
+    "flatten_layers",
+    "get_stateless_scope",
+    "tensorflow_onednn_enabled",
+]
 
 TESTED_KERAS = ">=3.3,<3.16"
 
@@ -62,3 +69,21 @@ def flatten_layers(layer: keras.layers.Layer, include_self: bool = True) -> Iter
     ['Dense']
     """
     yield from _flatten_layers(layer, include_self=include_self, recursive=True)
+
+
+def tensorflow_onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels (TensorFlow's own private flag; TensorFlow
+    has no public one). Decided by `TF_ENABLE_ONEDNN_OPTS` and the CPU's features.
+
+    Example:
+
+    >>> tensorflow_onednn_enabled()  # doctest: +SKIP
+    True
+    """
+    try:
+        enabled = private_api("tensorflow.python.util._pywrap_util_port", "IsMklEnabled")
+    except ImportError:
+        # Moved in a later TensorFlow: answer as if it were on, which keeps XLA off on CPUs
+        # (Keras' own default there) rather than risking a slower step.
+        return True
+    return bool(enabled())

@@ -9,10 +9,11 @@ Example:
         --objective val_accuracy -p model weightnorm --out runs/search
     labkit report runs/tutorial --target 0.5
 
-Exit codes: 0 when every run completed (a search: no trial failed), 1 when some did not, 2 for
-usage errors and a runs folder in use by another sweep or search (nothing ran), 130 after Ctrl-C,
-SIGTERM or SIGHUP (rerun the same command to resume). Every message is one line on stderr,
-`labkit COMMAND: error: ...`.
+Exit codes: 0 when every run completed (a search: no trial failed); 1 when some did not, or when
+the runs folder could not be written while the runs went on (a full disk: the message names the
+file); 2 for usage errors and a runs folder in use by another sweep or search (nothing ran); 130
+after Ctrl-C, SIGTERM or SIGHUP (rerun the same command to resume). Every message is one line on
+stderr, `labkit COMMAND: error: ...`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import functools
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -49,8 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return args.handler(args)
         except (ValueError, OSError, ImportError, RuntimeError) as error:
-            _say(f"labkit {args.command}: error: {error}", sys.stderr)
-            return EXIT_USAGE
+            if not _while_running(error):
+                _say(f"labkit {args.command}: error: {error}", sys.stderr)
+                return EXIT_USAGE
+            _say(
+                f"labkit {args.command}: error: {error}. Completed runs are kept; "
+                "once there is room, run the same command again to resume.",
+                sys.stderr,
+            )
+            return EXIT_RUNS_FAILED
         except KeyboardInterrupt:
             _say(
                 f"labkit {args.command}: interrupted. Completed runs are kept; "
@@ -58,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stderr,
             )
             return EXIT_INTERRUPTED
+
+
+def _while_running(error: Exception) -> bool:
+    """Whether `error` came while runs went on (the runs folder could not be written), rather
+    than from checking what the command was given, before anything ran."""
+    records = sys.modules.get("labkit.sweep.records")  # loaded by every command that runs
+    return records is not None and isinstance(error, records.RecordWriteError)
 
 
 def _show_warning(command: str, message: Warning | str, *args: Any, **kwargs: Any) -> None:
@@ -82,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["report", "runs/sweep"]).target
     0.5
     """
-    parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
+    description = " ".join(__doc__.split("\n\n")[0].split())  # the first paragraph
+    parser = argparse.ArgumentParser(prog="labkit", description=description)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sweep_command(commands)
     _add_search_command(commands)
@@ -98,7 +115,9 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
         "several at once, each with its own kernel. Rerunning resumes.",
     )
     sweep.add_argument("notebook", metavar="NOTEBOOK", help="the parameterized notebook")
-    _add_parameter_option(sweep, "VALUES", "a parameter and its comma-separated values")
+    _add_parameter_option(
+        sweep, "VALUES", r"a parameter and its comma-separated values (`\,` is a comma in a value)"
+    )
     sweep.add_argument("--grid", metavar="YAML", help="a YAML file mapping names to value lists")
     sweep.add_argument("--seeds", help="values of the `seed` parameter: `0,1,2` or `0-4`")
     _add_execution_options(sweep, "local runs at once")
@@ -261,7 +280,7 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from labkit.sweep import load_grid_file, parse_seeds
 
     command_line = {
-        name: values.split(",") for name, values in _named_values(args.parameters).items()
+        name: split_values(values) for name, values in _named_values(args.parameters).items()
     }
     if args.seeds is not None:
         if "seed" in command_line:
@@ -269,6 +288,17 @@ def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
         command_line["seed"] = parse_seeds(args.seeds)
     file_grid = load_grid_file(args.grid) if args.grid else {}
     return {**file_grid, **command_line}
+
+
+def split_values(text: str) -> list[str]:
+    r"""Splits the VALUES of `-p NAME VALUES` at its commas; `\,` is a comma inside a value.
+
+    Example:
+
+    >>> split_values("regular,weightnorm"), split_values(r"a\,b.tar.gz,c")
+    (['regular', 'weightnorm'], ['a,b.tar.gz', 'c'])
+    """
+    return [value.replace("\\,", ",") for value in re.split(r"(?<!\\),", text)]
 
 
 def _named_values(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -290,6 +320,13 @@ def _sweep(args: argparse.Namespace) -> int:
     with sweep.interrupt_on_signals():
         runs = sweep.plan_sweep(
             args.notebook, grid_from_args(args), validator=sweep.default_validator(args.notebook)
+        )
+        # The kernel and timeout are checked as the sweep would, so a dry run finds them too.
+        sweep.notebook_task(
+            args.notebook,
+            kernel_name=args.kernel,
+            timeout=args.timeout,
+            local=not args.dask_scheduler,
         )
         if args.dry_run:
             for run in runs:
@@ -353,6 +390,9 @@ def _search(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from labkit import report
 
+    if not os.path.isdir(args.runs_dir):
+        problem = "is not a folder" if os.path.exists(args.runs_dir) else "was not found"
+        raise ValueError(f"The runs folder {problem}. Received: `runs_dir={args.runs_dir!r}`")
     paths = report.write_report(args.runs_dir, args.out, args.target)
     _say(paths["markdown"].read_text(), sys.stdout)
     if "search" in paths:

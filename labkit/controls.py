@@ -3,7 +3,8 @@
 The panel's controls start from the notebook's `parameters` cell values (one source of truth).
 Train runs the ConvNets one after the other in a background thread, so the kernel keeps
 handling widget messages (the Stop button) while `fit` runs; every run draws into the
-panel's `LivePlot`. Stop ends the current run after its current batch and keeps its history.
+panel's `LivePlot`. Stop ends the current run after its current batch (with
+`steps_per_execution > 1`, after the current call's batches) and keeps its history.
 Bad values show as a one-line message in the panel.
 
 Example:
@@ -31,8 +32,9 @@ from labkit.notebook_contract import (
 from labkit.panel_controller import PanelController
 from labkit.params import INIT_STYLES, OPTIMIZERS, ExperimentParams
 from labkit.results import RunResult
+from labkit.speed import AUTO
 
-__all__ = ["ControlPanel", "show_panel", "PANEL_PARAMETERS"]
+__all__ = ["ControlPanel", "show_panel", "PANEL_PARAMETERS", "ADVANCED_PARAMETERS"]
 
 # The parameters the panel lets one change, with their labels; the others keep their notebook
 # values.
@@ -47,9 +49,15 @@ PANEL_PARAMETERS = {
     "init_style": "init style (data init)",
     "seed": "seed",
     "train_limit": "training images",
+    "jit_compile": "XLA (jit_compile)",
+    "steps_per_execution": "steps per call",
 }
+# The panel parameters shown apart, in the "advanced" row: how the step runs, not what it learns.
+ADVANCED_PARAMETERS = ("jit_compile", "steps_per_execution")
 _BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 _TRAIN_SIZES = (1000, 2000, 5000, 10_000, 20_000)
+_JIT_COMPILE = (("auto", AUTO), ("True", True), ("False", False))
+_STEPS_PER_EXECUTION = (1, 2, 4, 8, 16, 32, 64, 128)
 # Powers of ten the learning-rate slider spans at least (ExperimentParams allows up to 10).
 _LEARNING_RATE_EXPONENTS = (-6, 1)
 _INTERACTIVE_MODES = ("widget", "display")
@@ -117,12 +125,15 @@ class ControlPanel:
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.status = widgets.HTML()
+        columns = widgets.Layout(grid_template_columns="repeat(2, minmax(280px, 1fr))")
         children = [
             widgets.HTML("<b>Train both ConvNets with other hyperparameters</b>"),
             widgets.GridBox(
-                list(self.controls.values()),
-                layout=widgets.Layout(grid_template_columns="repeat(2, minmax(280px, 1fr))"),
+                [c for name, c in self.controls.items() if name not in ADVANCED_PARAMETERS],
+                layout=columns,
             ),
+            widgets.HTML("<i>Advanced: how each training step is executed</i>"),
+            widgets.GridBox([self.controls[name] for name in ADVANCED_PARAMETERS], layout=columns),
             widgets.HBox([self.train_button, self.stop_button, self.status]),
         ]
         if self.live.mode == "widget":
@@ -303,6 +314,14 @@ def _make_controls(values: Mapping[str, Any]) -> dict[str, Any]:
             widgets.SelectionSlider,
             {"options": _train_size_options(values["train_limit"]), **slider},
         ),
+        "jit_compile": (
+            widgets.Dropdown,
+            {"options": _labelled(_JIT_COMPILE, values["jit_compile"]), **look},
+        ),
+        "steps_per_execution": (
+            widgets.Dropdown,
+            {"options": _labelled(_steps_options(), values["steps_per_execution"]), **look},
+        ),
     }
     controls = {}
     for name, (kind, options) in kinds.items():
@@ -345,6 +364,17 @@ def _with(choices: Sequence, value, sort: bool = False) -> tuple:
     """`choices` plus `value` if missing, so a notebook's value (valid or not) is shown."""
     options = tuple(choices) if value in choices else (*choices, value)
     return tuple(sorted(options)) if sort else options
+
+
+def _steps_options() -> tuple[tuple[str, Any], ...]:
+    return (("auto", AUTO), *((str(steps), steps) for steps in _STEPS_PER_EXECUTION))
+
+
+def _labelled(options: Sequence[tuple[str, Any]], value: Any) -> list[tuple[str, Any]]:
+    """`(label, value)` options plus `value` if no option holds it with its own type (a
+    Dropdown matches by `==`, and `True == 1`)."""
+    held = any(_same(option, value) for _, option in options)
+    return [*options, *([] if held else [(repr(value), value)])]
 
 
 def _train_size_options(value: int) -> list[tuple[str, int]]:

@@ -2,8 +2,10 @@
 
 `load_dataset` goes through Keras' own download (`keras.datasets`) and, for CIFAR-10, can
 read an offline copy instead: a tar.gz of JPEG files laid out as
-`cifar10-jpeg/{train,test}/{class}/NNNN.jpg`. The offline copy is decoded once and cached
-as arrays.
+`cifar10-jpeg/{train,test}/{class}/NNNN.jpg` (macOS metadata, such as the `._*` AppleDouble
+files and `__MACOSX/` of an archive repacked on a Mac, is ignored). The offline copy is decoded
+once and cached as arrays. `check_archive` checks the archive a run would read before any data
+loads.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit._checks import check_int, is_int, quoted
+from labkit._checks import check, check_int, is_int, quoted
 from labkit._io import atomic_file, process_exists, remove_stale_temporaries
 
 __all__ = [
+    "check_archive",
     "Dataset",
+    "IMAGE_DTYPES",
+    "to_float_images",
     "DatasetError",
     "DatasetCacheWarning",
     "load_dataset",
@@ -69,6 +74,9 @@ DATASETS = {
     "fashion_mnist": FASHION_MNIST_CLASSES,
 }
 LABEL_MODES = ("sparse", "onehot")
+# How `load_dataset` returns images: floats in [0, 1], or the pixels as stored (4x smaller;
+# training converts each batch as it is drawn, see `to_float_images`).
+IMAGE_DTYPES = ("float32", "uint8")
 SPLITS = ("train", "test")
 # Seconds a download may stall before giving up, so "no internet" fails fast.
 _DOWNLOAD_TIMEOUT = 20
@@ -80,7 +88,8 @@ class DatasetError(RuntimeError):
 
 @dataclass(frozen=True, repr=False)
 class Dataset:
-    """Train and test arrays: images float32 in [0, 1] (N, H, W, C), labels sparse or one-hot."""
+    """Train and test arrays: images (N, H, W, C), float32 in [0, 1] or uint8 pixels, labels
+    sparse or one-hot. `to_float_images` turns either kind of image into the model's input."""
 
     name: str
     x_train: np.ndarray
@@ -113,8 +122,9 @@ def load_dataset(
     seed: int = 0,
     archive: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    dtype: str = "float32",
 ) -> Dataset:
-    """Loads a dataset as float32 images in [0, 1] and integer or one-hot labels.
+    """Loads a dataset as images (float32 in [0, 1], or uint8) and integer or one-hot labels.
 
     The real path is Keras' download (`keras.datasets.<name>.load_data()`). For CIFAR-10 an
     offline archive is used instead when `archive` is given or the environment variable
@@ -130,6 +140,8 @@ def load_dataset(
         seed: Seed of the subset draw.
         archive: Path of an offline CIFAR-10 archive (`cifar10-jpeg-q75.tar.gz`).
         cache_dir: Where decoded archives are cached.
+        dtype: `"float32"` (images in [0, 1]) or `"uint8"` (the pixels, a quarter of the
+            memory; `to_float_images` converts a batch exactly as `"float32"` would have).
 
     Returns:
         A `Dataset`.
@@ -158,6 +170,11 @@ def load_dataset(
             )
 
     check_int("seed", seed, minimum=0)  # before loading, not when drawing the subset
+    if dtype not in IMAGE_DTYPES:
+        raise ValueError(
+            f"Invalid `dtype`: expected one of {quoted(IMAGE_DTYPES)}. Received: `dtype={dtype!r}`"
+        )
+    images = _to_float_images if dtype == "float32" else _with_channel_axis
 
     archive = archive or os.environ.get(ARCHIVE_ENV) or None
     if name == "cifar10" and archive:
@@ -170,9 +187,9 @@ def load_dataset(
     test = _balanced_subset(y_test, test_limit, rng)
     return Dataset(
         name=name,
-        x_train=_to_float_images(x_train[train]),
+        x_train=images(x_train[train]),
         y_train=_encode_labels(y_train[train], num_classes, labels),
-        x_test=_to_float_images(x_test[test]),
+        x_test=images(x_test[test]),
         y_test=_encode_labels(y_test[test], num_classes, labels),
         class_names=DATASETS[name],
     )
@@ -224,10 +241,45 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
 
 
-def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
+def check_archive(archive: str | os.PathLike | None, dataset: str = "cifar10") -> None:
+    """Checks the offline archive that `load_dataset(dataset, archive=archive)` would read, before
+    any data loads: `archive`, else `$LABKIT_CIFAR10_ARCHIVE`, must name a readable file.
+
+    Raises:
+        ValueError: one line naming `archive` (or the environment variable) and the problem.
+
+    Example:
+
+    >>> check_archive("/data/cifar10")  # a folder
+    Traceback (most recent call last):
+    ValueError: Invalid value for `archive`: expected the path of an offline CIFAR-10 archive ...
+    """
+    if dataset != "cifar10":
+        return  # only CIFAR-10 reads an archive
+    for name, value in (("archive", archive), (ARCHIVE_ENV, os.environ.get(ARCHIVE_ENV))):
+        if value:
+            problem = _archive_problem(Path(value))
+            expected = f"the path of an offline CIFAR-10 archive file (this one {problem})"
+            check(name, str(value), problem is None, expected)
+            return
+
+
+def _archive_problem(path: Path) -> str | None:
+    """What keeps `path` from being read as an archive, or None."""
+    if path.is_dir():
+        return "is a folder, not a file"
     if not path.is_file():
+        return "was not found"
+    if not os.access(path, os.R_OK):
+        return "cannot be read"
+    return None
+
+
+def _load_cifar10_archive(path: Path, cache_dir: str | os.PathLike | None):
+    problem = _archive_problem(path)
+    if problem:
         raise DatasetError(
-            f"Offline CIFAR-10 archive not found: {path}. Pass `archive=` the path of "
+            f"The offline CIFAR-10 archive {path} {problem}. Pass `archive=` the path of "
             f"cifar10-jpeg-q75.tar.gz, or set {ARCHIVE_ENV} to it (unset it to download "
             f"through Keras)."
         )
@@ -265,7 +317,8 @@ def _read_cache(cached: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None
     if not cached.is_file():
         return None
     try:
-        with np.load(cached) as arrays:
+        # The file is opened here so that it is closed even when NumPy refuses it.
+        with cached.open("rb") as file, np.load(file) as arrays:
             splits = {split: (arrays[f"x_{split}"], arrays[f"y_{split}"]) for split in SPLITS}
         for split, (images, labels) in splits.items():
             if images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
@@ -311,6 +364,8 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 parts = Path(member.name).parts
                 if not member.isfile() or len(parts) != 4 or not parts[3].endswith(".jpg"):
                     continue
+                if _is_macos_metadata(parts):
+                    continue
                 _, split, class_name, filename = parts
                 if split not in images or class_name not in CIFAR10_CLASSES:
                     raise DatasetError(
@@ -347,6 +402,12 @@ def _decode_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             )
         splits[split] = (np.stack([pixels for _, _, pixels in entries]), labels)
     return splits
+
+
+def _is_macos_metadata(parts: tuple[str, ...]) -> bool:
+    """Whether an archive member is what macOS adds when it packs files: `._*` AppleDouble
+    files (resource forks, extended attributes), `__MACOSX/`, `.DS_Store`."""
+    return any(part.startswith("._") or part in ("__MACOSX", ".DS_Store") for part in parts)
 
 
 def _sha256(path: Path) -> str:
@@ -389,10 +450,36 @@ def _shares(total: int, open_classes: np.ndarray) -> np.ndarray:
     return shares
 
 
+def to_float_images(x):
+    """Images as the models take them: uint8 pixels become float32 in [0, 1] (`x / 255`, the
+    same values `load_dataset(dtype="float32")` gives), float images are cast to float32.
+
+    Works on NumPy arrays and, in-graph, on TensorFlow tensors (as in a `tf.data` pipeline).
+
+    Example:
+
+    >>> to_float_images(np.array([[0, 51, 255]], dtype=np.uint8))
+    array([[0. , 0.2, 1. ]], dtype=float32)
+    """
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.uint8:
+            return x.astype(np.float32) / np.float32(255.0)
+        return x.astype(np.float32, copy=False)
+    import tensorflow as tf
+
+    if x.dtype == tf.uint8:
+        return tf.cast(x, tf.float32) / 255.0
+    return tf.cast(x, tf.float32)
+
+
+def _with_channel_axis(x: np.ndarray) -> np.ndarray:
+    return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
+
+
 def _to_float_images(x: np.ndarray) -> np.ndarray:
     x = x.astype("float32")
     x /= 255.0  # in place: one float copy of the images, not two
-    return x[..., np.newaxis] if x.ndim == 3 else x  # grayscale: add the channel axis
+    return _with_channel_axis(x)
 
 
 def _encode_labels(y: np.ndarray, num_classes: int, mode: str) -> np.ndarray:

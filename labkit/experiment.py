@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labkit._io import utc_now
-from labkit.data import Dataset
+from labkit.data import Dataset, to_float_images
 from labkit.notebook_contract import tutorial_runs, validate_notebook_parameters
 from labkit.params import SGD_MOMENTUM, ExperimentParams
 from labkit.results import RunResult, library_versions
@@ -46,8 +46,11 @@ def run_experiment(
     """Trains one ConvNet as `params` describe and returns its `RunResult`.
 
     Seeds everything, loads the data (unless `data` is given), builds and compiles the
-    model, runs the data-dependent init of a WeightNorm model on a training batch, then
-    `fit`s with the test set as validation data. The history is recorded after every epoch,
+    model (with `params.jit_compile` and `params.steps_per_execution`, `"auto"` resolved by
+    `labkit.speed.resolve_speed`; `RunResult.compiled` says what was used), runs the
+    data-dependent init of a WeightNorm model on a training batch, then `fit`s with the test
+    set as validation data. Images may be uint8 (`ExperimentParams.load_data` loads them so):
+    each batch is converted as it is drawn. The history is recorded after every epoch,
     the training loss every `STEP_LOSS_EVERY` steps (`RunResult.steps`), and, when
     `params.output_dir` is set, both are written to `<output_dir>/<run_name>/` as they
     grow, so a run that is stopped (`model.stop_training`), interrupted or crashes keeps
@@ -66,9 +69,10 @@ def run_experiment(
     """
     import keras
 
-    from labkit.batches import ShuffledBatches
+    from labkit.batches import ShuffledBatches, validation_data
     from labkit.models import build_convnet
     from labkit.recording import STEP_LOSS_EVERY, EpochRecorder, StepRecorder, recorded_outcome
+    from labkit.speed import resolve_speed
     from labkit.weightnorm import data_init
 
     if not isinstance(params, ExperimentParams):
@@ -85,8 +89,17 @@ def run_experiment(
         init_style=params.init_style,
         normalization=params.normalization,
     )
+    # A fresh seeded order every epoch, the same on every backend (`fit(shuffle=True)` on
+    # arrays replays one order in every epoch under a global seed on TensorFlow).
+    batches = ShuffledBatches(data.x_train, data.y_train, params.batch_size, seed=params.seed)
+    speed = resolve_speed(
+        params.jit_compile, params.steps_per_execution, steps=params.epochs * len(batches)
+    )
     model.compile(
-        optimizer=_optimizer(params), loss="categorical_crossentropy", metrics=["accuracy"]
+        optimizer=_optimizer(params),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        **speed.compile_arguments(),
     )
 
     result = RunResult(
@@ -94,20 +107,18 @@ def run_experiment(
         started_at=utc_now(),
         versions=library_versions(),
         model=model,
+        compiled=speed.compile_arguments(),
     )
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)
     steps = StepRecorder(result, STEP_LOSS_EVERY, params.batch_size, len(data.x_train))
-    # A fresh seeded order every epoch, the same on every backend (`fit(shuffle=True)` on
-    # arrays replays one order in every epoch under a global seed on TensorFlow).
-    batches = ShuffledBatches(data.x_train, data.y_train, params.batch_size, seed=params.seed)
     with recorded_outcome(result, folder, params.epochs):
         if params.weight_norm and params.data_init:
             data_init(model, _data_init_batch(params, data, batches))
         model.fit(
             **batches.fit_arguments(params.epochs),
             epochs=params.epochs,
-            validation_data=(data.x_test, data.y_test),
+            validation_data=validation_data(data.x_test, data.y_test, params.batch_size),
             # The recorder last: it then also records what callbacks add to an epoch's logs
             # (Keras' LR schedulers add learning_rate, LivePlot's diagnostics wn/...).
             callbacks=[steps, *callbacks, recorder],
@@ -136,7 +147,8 @@ def _data_init_batch(params: ExperimentParams, data: Dataset, batches: ShuffledB
     if params.init_style == "tfa":
         return batches[0][0]
     size = min(DATA_INIT_EXAMPLES, len(data.x_train))
-    return data.x_train[np.random.default_rng(params.seed).choice(len(data.x_train), size, False)]
+    chosen = np.random.default_rng(params.seed).choice(len(data.x_train), size, False)
+    return to_float_images(data.x_train[chosen])
 
 
 def run_experiments(

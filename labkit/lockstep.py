@@ -133,7 +133,13 @@ def replay_trace(model: keras.Model, trace: Trace) -> np.ndarray:
         y = keras.utils.to_categorical(y, num_classes=ops.shape(model(x[:1]))[-1])
     if any(layer.data_init for layer, _ in _weighted_layers(model) if layer is not None):
         data_init(model, x[: trace.batch_size])
-    model.compile(optimizer=keras.optimizers.get(trace.optimizer), loss=trace.loss)
+    # Keras' plain step, never `labkit.speed`'s "auto" (XLA on Eigen CPUs, 32 steps per
+    # call): the replay pins float rounding against tfa's trace, which XLA's reordering of
+    # float operations would blur, and it needs every step's loss, which
+    # `steps_per_execution > 1` reports only once per call.
+    model.compile(
+        optimizer=keras.optimizers.get(trace.optimizer), loss=trace.loss, steps_per_execution=1
+    )
     losses: list[float] = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"]))

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit._checks import check, check_choice
+from labkit.data import check_archive
 from labkit.live.environment import requested_mode
 from labkit.params import ExperimentParams
 from labkit.variants import NORMALIZATIONS, VARIANTS, WEIGHTNORM
@@ -81,7 +82,8 @@ def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
     `model` picks the ConvNets (see `tutorial_runs`), `live` (and the `LABKIT_LIVE` environment
     variable it defers to) is checked against `labkit.live.LIVE_MODES`, `diagnostics` (the live
     weight-norm diagnostics) must be a boolean, every `ExperimentParams`
-    field is validated, and `output_dir` must be a folder that can be written or created.
+    field is validated, `output_dir` must be a folder that can be written or created, and the
+    offline archive CIFAR-10 would be read from (`archive`, else `LABKIT_CIFAR10_ARCHIVE`) a file.
 
     Raises:
         ValueError: one line naming the parameter and what is allowed.
@@ -99,6 +101,7 @@ def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:
         check("diagnostics", diagnostics, isinstance(diagnostics, bool), "a boolean")
     runs = tutorial_runs(values.get("model", "both"), **known)
     runs[0].check_output_dir()  # the runs share it
+    check_archive(runs[0].archive, runs[0].dataset)  # and the data
     return runs
 
 

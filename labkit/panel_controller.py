@@ -3,7 +3,8 @@
 `PanelController` trains runs one after the other in a background thread, so that a notebook
 kernel keeps handling widget messages (the Stop button) while `fit` runs; every run draws into
 one `LivePlot`. There is one stop signal, the `LivePlot`'s: Stop ends the current run after its
-current batch, keeps its history, and no later run starts. The loaded dataset is kept while
+current batch (with `steps_per_execution > 1`: the current call's batches, Keras checks for a
+stop once per call), keeps its history, and no later run starts. The loaded dataset is kept while
 the parameters that decide it (`labkit.params.DATA_FIELDS`) stay the same. `labkit.controls`
 puts widgets on it; this module needs no ipywidgets.
 
@@ -124,7 +125,7 @@ class PanelController:
         if not self.running:
             return
         self.live.stop()
-        self.say("Stopping after the current batch…")
+        self.say("Stopping after the current batch (or call of steps_per_execution batches)…")
 
     def join(self, timeout: float | None = None) -> None:
         """Waits for a background training to end.

@@ -18,6 +18,7 @@ from typing import Any
 from labkit._checks import check, check_choice, check_int, is_number
 from labkit._io import writable_dir_problem
 from labkit.data import DATASETS, Dataset, load_dataset
+from labkit.speed import AUTO, check_speed
 from labkit.variants import WEIGHT_NORMALIZED, checked_normalization, run_name
 
 __all__ = [
@@ -69,6 +70,12 @@ class ExperimentParams:
             `"none"`, `"weightnorm"`, `"batchnorm"` or `"weightnorm+meanonly"`; `weight_norm`
             is then set from it (True for the two that weight-normalize). `None` (the
             default; `""` reads as `None`) builds the ConvNet `weight_norm` says.
+        jit_compile: Keras' `compile(jit_compile=...)`: `True` compiles the training step
+            with XLA, `False` does not; `"auto"` (the default) picks what measured fastest for
+            the backend and machine (`labkit.speed`).
+        steps_per_execution: Keras' `compile(steps_per_execution=...)`: optimizer steps per
+            call into the compiled training function (callbacks then see one batch end per
+            call); `"auto"` (the default) picks what measured fastest (`labkit.speed`).
 
     Example:
 
@@ -92,6 +99,8 @@ class ExperimentParams:
     run_name: str | None = None
     init_style: str = "paper"
     normalization: str | None = None
+    jit_compile: bool | str = AUTO
+    steps_per_execution: int | str = AUTO
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, tuple(DATASETS))
@@ -118,6 +127,7 @@ class ExperimentParams:
         for name in ("output_dir", "archive", "run_name"):
             value = getattr(self, name)
             check(name, value, value is None or isinstance(value, str), "a string or None")
+        check_speed(self.jit_compile, self.steps_per_execution)
         if self.run_name is None:
             object.__setattr__(self, "run_name", run_name(self.weight_norm, self.normalization))
 
@@ -150,7 +160,8 @@ class ExperimentParams:
         return dataclasses.asdict(self)
 
     def load_data(self) -> Dataset:
-        """Loads the dataset these parameters describe, with one-hot labels.
+        """Loads the dataset these parameters describe: uint8 images (training converts each
+        batch as it is drawn, `labkit.data.to_float_images`) and one-hot labels.
 
         Example:
 
@@ -164,6 +175,7 @@ class ExperimentParams:
             test_limit=test_limit or None,
             seed=seed,
             archive=archive or None,
+            dtype="uint8",
         )
 
     def check_output_dir(self) -> None:

@@ -73,6 +73,8 @@ class RunRecord:
         steps: Values recorded every few optimizer steps (see `labkit.recording.StepRecorder`):
             `step` (optimizer steps done), `loss` (the training loss averaged over the steps
             since the previous record) and `seconds` (since training began); empty if none.
+        compiled: What the model was compiled with: `jit_compile` and `steps_per_execution`
+            as used (`"auto"` resolved, see `labkit.speed`); empty if unknown.
 
     Example:
 
@@ -94,6 +96,7 @@ class RunRecord:
     started_at: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     steps: dict[str, list[float | None]] = field(default_factory=dict)
+    compiled: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON object `metrics.json` holds.
@@ -182,6 +185,7 @@ _FIELD_TYPES = {
     "started_at": ("a string", _is_str),
     "versions": ("an object", lambda value: isinstance(value, dict)),
     "steps": _NUMBER_LISTS,
+    "compiled": ("an object", lambda value: isinstance(value, dict)),
 }
 
 
@@ -239,7 +243,8 @@ def _best(values: list[float | None]) -> float | None:
 class RunResult:
     """What one run produced: its per-epoch history, timings, status and where it was saved.
 
-    `steps` holds what `labkit.recording.StepRecorder` records every few optimizer steps.
+    `steps` holds what `labkit.recording.StepRecorder` records every few optimizer steps;
+    `compiled` the `jit_compile` and `steps_per_execution` the model was compiled with.
 
     Example:
 
@@ -260,6 +265,7 @@ class RunResult:
     path: Path | None = None
     model: Any = field(default=None, repr=False)
     steps: dict[str, list[float]] = field(default_factory=dict)
+    compiled: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:
@@ -301,6 +307,7 @@ class RunResult:
             started_at=self.started_at,
             versions=self.versions,
             steps=self.steps,
+            compiled=self.compiled,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -370,6 +377,7 @@ class RunResult:
             versions=dict(record.versions),
             path=_metrics_path(folder).parent,
             steps={name: list(values) for name, values in record.steps.items()},
+            compiled=dict(record.compiled),
         )
 
 

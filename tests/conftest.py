@@ -1,8 +1,10 @@
 """Shared test fixtures: quiet TensorFlow, seeded RNGs, a restorable Keras dtype policy, the
-offline CIFAR-10 copy, a small archive."""
+offline CIFAR-10 copy, a small archive; and a check that every test that trains a model is
+marked `slow`, so that `-m "not slow"` trains nothing."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -66,9 +68,14 @@ def offline_cifar10(shared_archive, monkeypatch) -> Path:
 
 
 def write_cifar_archive(
-    path: Path, per_class: dict[str, int] | None = None, seed: int = 0, truncate: int = 0
+    path: Path,
+    per_class: dict[str, int] | None = None,
+    seed: int = 0,
+    truncate: int = 0,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
-    """Writes a small archive in the offline CIFAR-10 layout (random 32x32 JPEG images)."""
+    """Writes a small archive in the offline CIFAR-10 layout (random 32x32 JPEG images), and the
+    `extra` files (by path in the archive)."""
     from PIL import Image
 
     from labkit.data import CIFAR10_CLASSES
@@ -89,6 +96,10 @@ def write_cifar_archive(
                     info.size = image.tell()
                     image.seek(0)
                     tar.addfile(info, image)
+        for name, content in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
     data = buffer.getvalue()
     path.write_bytes(data[: len(data) - truncate] if truncate else data)
     return path
@@ -204,3 +215,63 @@ def local_cluster():
         dashboard_address=None,
     ) as cluster:
         yield cluster
+
+
+# --- `-m "not slow"` trains nothing ----------------------------------------------------------
+# Every optimizer step goes through `Optimizer.apply` (TensorFlow, PyTorch) or `stateless_apply`
+# (JAX), inside `fit`, `train_on_batch` and hand-written loops alike. While a test that is not
+# marked `slow` is set up or runs, such a step fails it, naming the test. The test's id is also
+# put in the environment, so that a pytest it starts (a module run on another backend) fails
+# the same way, however its own tests are marked.
+MUST_NOT_TRAIN = "LABKIT_TEST_MUST_NOT_TRAIN"
+_STARTED_BY = os.environ.get(MUST_NOT_TRAIN)
+_training = {"steps": 0}
+
+
+def _watch_optimizer_steps() -> None:
+    keras = sys.modules.get("keras")
+    optimizer = getattr(getattr(keras, "optimizers", None), "Optimizer", None)
+    if optimizer is None or getattr(optimizer, "_watched_by_tests", False):
+        return
+    for name in ("apply", "stateless_apply"):
+        original = getattr(optimizer, name)
+
+        @functools.wraps(original)
+        def counted(self, *args, _original=original, **kwargs):
+            _training["steps"] += 1
+            return _original(self, *args, **kwargs)
+
+        setattr(optimizer, name, counted)
+    optimizer._watched_by_tests = True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    return (yield from _failing_unmarked_training(item, "was set up"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    return (yield from _failing_unmarked_training(item, "ran"))
+
+
+def _failing_unmarked_training(item: pytest.Item, phase: str):
+    if item.get_closest_marker("slow") is not None and _STARTED_BY is None:
+        return (yield)
+    _watch_optimizer_steps()
+    _training["steps"] = 0
+    os.environ[MUST_NOT_TRAIN] = _STARTED_BY or item.nodeid
+    try:
+        result = yield
+    finally:
+        steps, _training["steps"] = _training["steps"], 0
+        if _STARTED_BY is None:
+            os.environ.pop(MUST_NOT_TRAIN, None)
+    if steps:
+        who = f"{_STARTED_BY} (through {item.nodeid})" if _STARTED_BY else item.nodeid
+        pytest.fail(
+            f"{who} trains a model (an optimizer updated weights while it {phase}) but is not "
+            'marked `@pytest.mark.slow`, so `-m "not slow"` would train it',
+            pytrace=False,
+        )
+    return result

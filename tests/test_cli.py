@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from process_helpers import as_from_a_terminal, process_is_running, wait_for
 
 from labkit import cli, sweep
 
@@ -33,6 +33,7 @@ def labkit(*args, **options):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,  # Ctrl-C and hang-ups reach it however pytest started
         **options,
     )
 
@@ -52,6 +53,8 @@ def finish(process, timeout=120):
         (["-p", "seed", "1", "--seeds", "0-4"], "Give seeds with `--seeds` or with `-p seed`"),
         (["-p", "epochs", "1", "-p", "epochs", "2"], "Parameter `epochs` is given twice."),
         (["--grid", "missing.yaml"], "Grid file not found. Received: `grid='missing.yaml'`"),
+        (["--kernel", "nosuchkernel"], "Invalid value for `kernel`: expected one of 'python3'"),
+        (["--kernel", "nosuchkernel", "--dry-run"], "Invalid value for `kernel`: expected one"),
     ],
 )
 def test_sweep_rejects_bad_grids_in_one_line_before_running(args, message, tmp_path, capsys):
@@ -134,6 +137,71 @@ def test_dry_run_lists_the_runs_and_runs_nothing(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("archive", ["missing.tar.gz", "."])
+def test_an_archive_that_is_no_file_is_refused_before_any_run_starts(archive, tmp_path, capsys):
+    exit_code = cli.main(
+        ["sweep", str(REPO / "notebooks" / "weight_norm.ipynb"), "-p", "archive", archive]
+        + ["--out", str(tmp_path / "runs"), "--dry-run"]
+    )
+
+    stderr = capsys.readouterr().err
+    problem = "was not found" if archive == "missing.tar.gz" else "is a folder, not a file"
+    assert exit_code == cli.EXIT_USAGE
+    assert stderr.startswith("labkit sweep: error: Invalid value for `archive`: expected the ")
+    assert f"(this one {problem}). Received: `archive='{archive}'`" in stderr
+
+
+def test_a_comma_inside_a_value_is_written_with_a_backslash(tmp_path):
+    args = cli.build_parser().parse_args(
+        ["sweep", FAKE_NOTEBOOK, "-p", "model", r"a\,b,c", "--out", "runs"]
+    )
+
+    assert cli.grid_from_args(args) == {"model": ["a,b", "c"]}
+
+
+def test_help_says_what_the_command_does_in_whole_sentences(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "`labkit search` searches its parameters with Optuna, `labkit report` sums either up."
+        in (text)
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"), [(None, "was not found"), ("file", "is not a folder")]
+)
+def test_report_says_when_its_runs_folder_is_missing_or_a_file(make, problem, tmp_path, capsys):
+    runs_dir = tmp_path / "runs"
+    if make == "file":
+        runs_dir.write_text("")
+
+    assert cli.main(["report", str(runs_dir)]) == cli.EXIT_USAGE
+
+    assert capsys.readouterr().err == (
+        f"labkit report: error: The runs folder {problem}. Received: `runs_dir={str(runs_dir)!r}`\n"
+    )
+
+
+def test_a_full_disk_while_runs_go_on_is_no_usage_error(tmp_path, capsys, monkeypatch):
+    summary = tmp_path / "runs" / sweep.SUMMARY_FILE
+
+    def full_disk(*args, **options):
+        raise sweep.RecordWriteError(28, "No space left on device", str(summary))
+
+    monkeypatch.setattr(sweep, "run_sweep", full_disk)
+
+    exit_code = cli.main(["sweep", FAKE_NOTEBOOK, "--out", str(tmp_path / "runs")])
+
+    assert exit_code == cli.EXIT_RUNS_FAILED
+    assert capsys.readouterr().err == (
+        f"labkit sweep: error: Could not write {summary}: No space left on device (errno 28). "
+        "Completed runs are kept; once there is room, run the same command again to resume.\n"
+    )
+
+
 def test_grid_from_args_lets_the_command_line_override_the_grid_file(tmp_path):
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text("model: [regular]\nepochs: 3\nseed: [5, 6]\n")
@@ -189,21 +257,6 @@ def test_tiny_sweep_runs_end_to_end_resumes_and_reports(tmp_path):
     assert (tmp_path / "runs" / "curves.html").is_file()
 
 
-def process_is_running(pid):
-    psutil = pytest.importorskip("psutil")
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_for(condition, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.2)
-
-
 def statuses(runs_dir):
     return sorted(
         json.loads(path.read_text())["status"] for path in runs_dir.glob(f"*/{sweep.RECORD_FILE}")
@@ -249,18 +302,27 @@ def labkit_env():
     }
 
 
+# A sweep of one run that sleeps for ten minutes.
+SLEEPING_SWEEP = ["sweep", FAKE_NOTEBOOK, "-p", "sleep", "600", "--kernel", "python3"]
+
+
+def kernel_of_the_running_run(runs_dir):
+    """Waits for the one run in `runs_dir` to run its notebook; returns its kernel's pid."""
+    wait_for(lambda: statuses(runs_dir) == ["running"])
+    (run_dir,) = [path for path in runs_dir.iterdir() if path.is_dir()]
+    pid_file = run_dir / "kernel.pid"
+    wait_for(lambda: pid_file.is_file() and pid_file.read_text())
+    return int(pid_file.read_text())
+
+
 @pytest.mark.slow
 def test_a_second_sweep_into_a_busy_folder_fails_at_once_and_touches_nothing(tmp_path):
     runs_dir = tmp_path / "runs"
-    args = ["sweep", FAKE_NOTEBOOK, "-p", "sleep", "600", "--kernel", "python3"]
-    first = labkit(*args, "--out", str(runs_dir))
+    first = labkit(*SLEEPING_SWEEP, "--out", str(runs_dir))
     try:
-        wait_for(lambda: statuses(runs_dir) == ["running"])
-        (run_dir,) = [path for path in runs_dir.iterdir() if path.is_dir()]
-        wait_for(lambda: (run_dir / "kernel.pid").exists())
-        kernel = int((run_dir / "kernel.pid").read_text())
+        kernel = kernel_of_the_running_run(runs_dir)
 
-        exit_code, _, stderr = finish(labkit(*args, "--out", str(runs_dir)))
+        exit_code, _, stderr = finish(labkit(*SLEEPING_SWEEP, "--out", str(runs_dir)))
 
         assert exit_code == cli.EXIT_USAGE
         assert stderr.startswith("labkit sweep: error: Another sweep is running in this runs")
@@ -276,7 +338,59 @@ def test_a_second_sweep_into_a_busy_folder_fails_at_once_and_touches_nothing(tmp
     assert not (runs_dir / sweep.LOCK_FILE).exists()
 
 
+@pytest.mark.slow
+def test_a_sweep_killed_with_sigkill_leaves_no_papermill_or_kernel_running(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    runs_dir = tmp_path / "runs"
+    process = labkit(*SLEEPING_SWEEP, "--out", str(runs_dir))
+    try:
+        kernel = kernel_of_the_running_run(runs_dir)
+        papermill = psutil.Process(kernel).ppid()
+
+        process.kill()  # kill -9: the sweep cannot stop anything itself
+        process.wait(timeout=30)
+
+        wait_for(lambda: not process_is_running(papermill), timeout=10)
+        wait_for(lambda: not process_is_running(kernel), timeout=10)
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def mount_tiny_tmpfs(path, size="24k"):
+    """A tmpfs of `size` at `path` (root only), or a skip."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    if mounted.returncode != 0:
+        pytest.skip("this machine does not let root mount a tmpfs")
+
+
+@pytest.mark.slow
+def test_a_sweep_that_fills_its_disk_names_the_files_and_records_what_it_can(tmp_path):
+    disk = tmp_path / "disk"
+    mount_tiny_tmpfs(disk)
+    try:
+        args = ["sweep", FAKE_NOTEBOOK, "--seeds", "0-1", "--jobs", "1", "--kernel", "python3"]
+        exit_code, _, stderr = finish(labkit(*args, "--out", str(disk / "runs")))
+        records = [
+            json.loads(path.read_text()) for path in (disk / "runs").glob(f"*/{sweep.RECORD_FILE}")
+        ]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+
+    assert exit_code == cli.EXIT_RUNS_FAILED, stderr
+    assert "Traceback" not in stderr
+    failures = [line for line in stderr.splitlines() if "No space left on device" in line]
+    assert failures and all(str(disk / "runs") in line for line in failures)
+    assert records and all(record["status"] in ("completed", "failed") for record in records)
+    failed = [record for record in records if record["status"] == "failed"]
+    assert all("No space left on device" in record["error"] for record in failed)
+
+
 def become_controlled_by_the_terminal():
+    as_from_a_terminal()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 

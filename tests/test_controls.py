@@ -54,6 +54,8 @@ def test_controls_start_from_the_notebook_values():
         "init_style": "paper",
         "seed": 3,
         "train_limit": 3000,
+        "jit_compile": "auto",
+        "steps_per_execution": "auto",
     }
     assert 48 in panel.controls["batch_size"].options  # added beside the usual sizes
     assert panel.controls["learning_rate"].base == 10  # a log slider
@@ -115,6 +117,7 @@ def test_runs_use_the_controls_and_write_beside_the_notebook_runs():
     [
         ({"train_limit": 5}, "Invalid value for `train_limit`: expected 0 or >= 10."),
         ({"optimizer": "adagrad"}, "Invalid value for `optimizer`"),
+        ({"archive": "/nonexistent/cifar10.tar.gz"}, "Invalid value for `archive`"),
     ],
 )
 def test_invalid_values_show_a_message_in_the_panel(changes, expected):
@@ -126,12 +129,15 @@ def test_invalid_values_show_a_message_in_the_panel(changes, expected):
 
 
 def test_errors_while_training_show_a_message_not_a_traceback(tmp_path):
-    panel = _panel(archive=str(tmp_path / "missing.tar.gz"), train_limit=1000)
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not an archive")
+    panel = _panel(archive=str(broken), train_limit=1000)
     panel.train(wait=True)
-    assert panel.message.startswith("DatasetError: Offline CIFAR-10 archive not found")
+    assert panel.message.startswith(f"DatasetError: CIFAR-10 archive {broken} is corrupt")
     assert not panel.train_button.disabled and panel.stop_button.disabled
 
 
+@pytest.mark.slow
 def test_train_loads_the_data_and_runs_both_convnets_into_the_figure(tiny_cifar10):
     panel = _panel(**tiny_cifar10)
     panel.train(wait=True)
@@ -141,6 +147,7 @@ def test_train_loads_the_data_and_runs_both_convnets_into_the_figure(tiny_cifar1
     assert panel.message.startswith("Done. regular: completed, 2 epochs")
 
 
+@pytest.mark.slow
 def test_stop_ends_background_training_and_keeps_what_was_computed(tiny_cifar10):
     panel = _panel(**tiny_cifar10, epochs=200)
     panel.train()

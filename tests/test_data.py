@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+import warnings
 
 import numpy as np
 import pytest
 
 from labkit import data as data_module
 from labkit._io import temporary_path
-from labkit.data import CIFAR10_CLASSES, DatasetCacheWarning, DatasetError, load_dataset
+from labkit.data import (
+    CIFAR10_CLASSES,
+    DatasetCacheWarning,
+    DatasetError,
+    check_archive,
+    load_dataset,
+)
 
 
 def test_small_archive_decodes_to_training_arrays(small_archive, tmp_path):
@@ -69,8 +77,14 @@ def test_a_corrupt_cache_is_named_in_a_warning_and_rebuilt(small_archive, tmp_pa
     cached = _cache_file(cache)
     cached.write_bytes(damage(cached.read_bytes()))
 
-    with pytest.warns(DatasetCacheWarning, match=f"dataset cache {cached} is corrupt"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         second = load_dataset("cifar10", archive=small_archive, cache_dir=cache)
+        gc.collect()  # a file left open would warn now
+
+    messages = [str(warning.message) for warning in caught]
+    assert [warning.category for warning in caught] == [DatasetCacheWarning], messages
+    assert messages[0].startswith(f"The dataset cache {cached} is corrupt")
     np.testing.assert_array_equal(first.x_train, second.x_train)
     np.testing.assert_array_equal(first.y_test, second.y_test)
     with np.load(cached) as arrays:  # rebuilt: whole again
@@ -181,6 +195,48 @@ def test_missing_class_images_are_reported(tmp_path, make_archive):
 def test_missing_archive_says_how_to_fix_it(tmp_path):
     with pytest.raises(DatasetError, match="LABKIT_CIFAR10_ARCHIVE"):
         load_dataset("cifar10", archive=tmp_path / "nowhere.tar.gz")
+
+
+def test_an_archive_that_is_a_folder_is_named_as_one(tmp_path):
+    with pytest.raises(DatasetError, match=rf"archive {tmp_path} is a folder, not a file\. "):
+        load_dataset("cifar10", archive=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("archive", "problem"),
+    [("missing.tar.gz", "was not found"), (".", "is a folder, not a file")],
+)
+def test_check_archive_refuses_what_load_dataset_could_not_read(archive, problem, monkeypatch):
+    monkeypatch.delenv("LABKIT_CIFAR10_ARCHIVE", raising=False)
+    with pytest.raises(ValueError) as error:
+        check_archive(archive)
+    assert str(error.value) == (
+        "Invalid value for `archive`: expected the path of an offline CIFAR-10 archive file "
+        f"(this one {problem}). Received: `archive={archive!r}`"
+    )
+
+    check_archive(archive, dataset="mnist")  # read only for CIFAR-10
+    monkeypatch.setenv("LABKIT_CIFAR10_ARCHIVE", archive)
+    with pytest.raises(ValueError, match=rf"Received: `LABKIT_CIFAR10_ARCHIVE={archive!r}`"):
+        check_archive("")  # the variable, when no archive is given
+
+
+def test_macos_metadata_in_a_repacked_archive_is_ignored(tmp_path, make_archive):
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "  # a `._` file's header
+    archive = make_archive(
+        tmp_path / "repacked-on-a-mac.tar.gz",
+        extra={
+            "cifar10-jpeg/train/cat/._0000.jpg": apple_double,
+            "cifar10-jpeg/test/ship/._0001.jpg": apple_double,
+            "__MACOSX/cifar10-jpeg/train/cat/._0000.jpg": apple_double,
+            "cifar10-jpeg/train/.DS_Store": b"Bud1",
+        },
+    )
+
+    data = load_dataset("cifar10", archive=archive, cache_dir=tmp_path / "cache")
+
+    np.testing.assert_array_equal(np.bincount(data.y_train), [3] * 10)
+    np.testing.assert_array_equal(np.bincount(data.y_test), [2] * 10)
 
 
 @pytest.mark.timeout(120)

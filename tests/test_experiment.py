@@ -56,6 +56,7 @@ def test_bad_values_raise_one_line_naming_the_parameter(changes, received):
     assert message.endswith(f"Received: {received}") and "\n" not in message
 
 
+@pytest.mark.slow
 def test_the_largest_seed_trains(tiny_data):
     params = ExperimentParams(seed=MAX_SEED, **{**TINY, "epochs": 1})
     assert run_experiment(params, data=tiny_data).status == "completed"
@@ -117,6 +118,7 @@ def test_tutorial_runs_and_notebook_validation():
         validate_notebook_parameters({"model": "both", "batch_size": 0})
 
 
+@pytest.mark.slow
 def test_run_writes_history_and_metrics(tiny_data, tmp_path):
     params = ExperimentParams(weight_norm=True, output_dir=str(tmp_path), **TINY)
     result = run_experiment(params, data=tiny_data)
@@ -144,6 +146,7 @@ def test_run_writes_history_and_metrics(tiny_data, tmp_path):
     assert all(float(layer.initialized.value) == 1.0 for layer in wrappers)
 
 
+@pytest.mark.slow
 def test_same_seed_same_history(tiny_data):
     params = ExperimentParams(seed=7, **TINY)
     first = run_experiment(params, data=tiny_data).history
@@ -180,6 +183,7 @@ def _crash(model):
     raise RuntimeError("loss went to the moon")
 
 
+@pytest.mark.slow
 def test_stopped_run_keeps_its_history(tiny_data, tmp_path):
     params = ExperimentParams(output_dir=str(tmp_path), **TINY)
     result = run_experiment(params, callbacks=[_AtEpoch(1, _stop)], data=tiny_data)
@@ -189,6 +193,7 @@ def test_stopped_run_keeps_its_history(tiny_data, tmp_path):
     assert saved["status"] == "stopped" and saved["epochs_completed"] == 2
 
 
+@pytest.mark.slow
 def test_run_stopped_in_its_last_epoch_is_not_completed(tiny_data):
     result = run_experiment(
         ExperimentParams(**TINY), callbacks=[_AtEpoch(2, _stop)], data=tiny_data
@@ -196,6 +201,7 @@ def test_run_stopped_in_its_last_epoch_is_not_completed(tiny_data):
     assert result.status == "stopped"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("action", "exception", "status"),
     [(_interrupt, KeyboardInterrupt, "interrupted"), (_crash, RuntimeError, "failed")],
@@ -214,6 +220,7 @@ def test_interrupted_or_crashed_run_writes_what_it_had(
     assert len(pd.read_csv(tmp_path / "regular" / "history.csv")) == 2
 
 
+@pytest.mark.slow
 def test_run_experiments_trains_each_run_on_shared_data(tiny_data):
     results = run_experiments(tutorial_runs("both", **TINY), data=tiny_data)
     assert list(results) == ["regular", "weightnorm"]

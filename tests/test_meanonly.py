@@ -159,6 +159,7 @@ def fitted(model: keras.Model, x: np.ndarray, y: np.ndarray) -> keras.Model:
     return model
 
 
+@pytest.mark.slow
 def test_fit_learns_beta_and_updates_the_moving_mean():
     """One compiled training step on every backend: `beta` gets a gradient, the moving mean
     (a non-trainable variable) is updated by the step."""
@@ -176,6 +177,7 @@ def test_fit_learns_beta_and_updates_the_moving_mean():
     assert np.abs(numpy_of(last.moving_mean)).max() > 0
 
 
+@pytest.mark.slow
 def test_save_and_load_model(tmp_path):
     x = random_inputs((6, 6, 2), batch=16)
     model = fitted(small_model(), x, np.ones((16, 2), "float32"))

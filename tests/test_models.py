@@ -134,6 +134,7 @@ def test_bad_normalization_is_rejected(arguments, message):
     assert str(error.value) == message
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize("normalization", ["batchnorm", "weightnorm+meanonly"])
 def test_batch_statistics_models_train_and_predict(normalization):

@@ -121,6 +121,7 @@ def test_notebook_normalization_conflicts_fail_in_one_line(values, message):
 # --- training ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("seeded")
 def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10, tmp_path):
     params = ExperimentParams(
@@ -130,6 +131,7 @@ def test_momentum_batchnorm_run_records_the_loss_every_few_steps(random_cifar10,
         epochs=2,
         batch_size=16,
         output_dir=str(tmp_path),
+        steps_per_execution=1,  # a record every 10 steps needs a batch end after each step
     )
     result = run_experiment(params, data=random_cifar10)
 

@@ -40,7 +40,8 @@ def test_a_bad_live_environment_variable_fails_with_the_parameters(monkeypatch):
         notebook_runs({"live": "auto"})
     assert str(error.value).endswith("Received: `LABKIT_LIVE='bogus'`")
     assert "'auto', 'widget', 'display', 'static', 'off'" in str(error.value)
-    notebook_runs({"live": "static"})  # an explicit mode does not read the variable
+    with pytest.raises(ValueError, match=r"Received: `LABKIT_LIVE='bogus'`"):
+        notebook_runs({"live": "static"})  # checked even where an explicit mode decides
 
 
 def test_an_output_dir_that_cannot_be_written_fails_with_the_parameters(tmp_path):
@@ -56,3 +57,11 @@ def test_diagnostics_must_be_a_boolean():
     with pytest.raises(ValueError, match="Received: `diagnostics='yes'`"):
         notebook_runs({"diagnostics": "yes"})
     assert notebook_runs({"diagnostics": True, "model": "regular"})[0].run_name == "regular"
+
+
+def test_an_archive_that_cannot_be_read_fails_with_the_parameters(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_CIFAR10_ARCHIVE", raising=False)
+    for archive, problem in ((tmp_path / "none.tar.gz", "was not found"), (tmp_path, "folder")):
+        with pytest.raises(ValueError, match=rf"Invalid value for `archive`: .*{problem}"):
+            notebook_runs({"archive": str(archive)})
+    notebook_runs({"archive": str(tmp_path), "dataset": "mnist"})  # MNIST reads no archive

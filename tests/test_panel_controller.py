@@ -55,6 +55,7 @@ def test_needs_no_widgets():
     assert output.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_trains_every_run_in_the_background_on_the_kept_data(controller):
     controller.train(tutorial_runs("both", **TINY))
     controller.join(timeout=120)
@@ -67,6 +68,7 @@ def test_trains_every_run_in_the_background_on_the_kept_data(controller):
     assert controller.message.startswith("Done. regular: completed, 2 epochs")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["after the last batch", "between runs"])
 def test_a_stop_with_no_batch_left_to_stop_still_ends_the_session(controller, moment):
     controller.live = StopAfterTraining("regular", moment)
@@ -79,6 +81,7 @@ def test_a_stop_with_no_batch_left_to_stop_still_ends_the_session(controller, mo
     assert list(controller.results) == ["regular", "weightnorm"]
 
 
+@pytest.mark.slow
 def test_data_is_loaded_again_only_when_what_decides_it_changes(
     controller, random_cifar10, monkeypatch
 ):

@@ -3,7 +3,6 @@ reports and pruning, the report, and the sweep's watched runs that pruning stand
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from optuna.trial import TrialState
 from labkit import cli, search, sweep
 from labkit.results import RunRecord
 from labkit.search import report as search_report
+from labkit.search import runner as search_runner
 from labkit.search.space import Dimension, parse_dimension
 from labkit.search.study import (
     count_finished,
@@ -119,6 +119,13 @@ def test_a_loss_is_minimized_unless_told_otherwise():
             {},
             r"expected either `log: true` or a `step`, not both",
         ),
+        (
+            {"batch_size": {"type": "int", "low": 16, "high": 64, "step": 0.5}},
+            {},
+            {},
+            r"Invalid search space for `batch_size`: expected a `step` > 0 that is an integer\. "
+            r"Received: `batch_size=\{'type': 'int', 'low': 16, 'high': 64, 'step': 0\.5\}`",
+        ),
         ({"optimizer": {"type": "choice"}}, {}, {}, r"expected `type` one of 'float', 'int'"),
         ({"optimizer": {"type": "categorical"}}, {}, {}, r"the keys type, choices"),
         ({"optimizer": []}, {}, {}, r"expected a non-empty list of `choices`"),
@@ -140,7 +147,7 @@ def test_a_loss_is_minimized_unless_told_otherwise():
         ),
         ({"epochs": {"type": "int", "low": 1, "high": 3}}, {"epochs": "2"}, {}, r"both searched"),
         ({"optimizer": ["adam"]}, {"seed": "3"}, {"seeds": 2}, r"Give seeds with `--seeds`"),
-        ({"output_dir": ["a"]}, {}, {}, r"`output_dir` is set by the sweep"),
+        ({"output_dir": ["a"]}, {}, {}, r"`output_dir` is set to each run.s own folder"),
         (
             {"optimizer": ["adam"]},
             {},
@@ -182,6 +189,19 @@ def test_a_space_file_is_a_yaml_mapping(tmp_path):
         search.load_space_file(space_file)
     with pytest.raises(FileNotFoundError, match="Space file not found. Received: `space="):
         search.load_space_file(tmp_path / "missing.yaml")
+
+
+def test_a_key_given_twice_in_a_space_file_is_refused_where_it_is(tmp_path):
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("learning_rate: {type: float, low: 0.1, high: 0.5, low: 0.2}\n")
+
+    with pytest.raises(ValueError) as error:
+        search.load_space_file(space_file)
+
+    assert str(error.value) == (
+        "The space file is not valid YAML: duplicate key 'low' (line 1, column 51). "
+        f"Received: `space={str(space_file)!r}`"
+    )
 
 
 @pytest.mark.parametrize(
@@ -249,6 +269,23 @@ def test_unfinished_trials_are_queued_again_and_do_not_count(tmp_path):
     assert retry.user_attrs == {"retry_of": left_running.number}
 
 
+def test_a_journal_that_cannot_be_written_is_named_and_no_usage_error(tmp_path, monkeypatch):
+    plan = search.plan_search(FAKE_NOTEBOOK, {"epochs": [1, 2]}, objective="val_accuracy")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # as Optuna's journal append raises it
+
+    monkeypatch.setattr(search_runner._Search, "run", full_disk)
+
+    with pytest.raises(sweep.RecordWriteError) as error:
+        search.run_search(plan, tmp_path, trials=2, kernel_name="python3", progress=False)
+
+    assert str(error.value) == (
+        f"Could not write {tmp_path / search.JOURNAL_FILE}: No space left on device (errno 28)"
+    )
+    assert (tmp_path / sweep.SUMMARY_FILE).is_file()
+
+
 def test_a_grid_search_stops_at_the_end_of_its_grid(tmp_path):
     plan = tutorial_plan({"optimizer": ["adam", "sgd"], "data_init": [True, False]})
     study = open_study(tmp_path, plan, sampler="grid")
@@ -314,7 +351,7 @@ def test_an_epoch_is_reported_once_every_seed_reached_it_as_their_mean(tmp_path)
     assert (outcome.state, outcome.value) == (TrialState.COMPLETE, pytest.approx(0.5))
 
 
-def test_a_pruned_trial_stops_every_run_and_marks_what_they_wrote(tmp_path):
+def test_a_pruned_trial_stops_every_run(tmp_path):
     study, trial_runs = trial_of(optuna.pruners.ThresholdPruner(lower=0.5))
     first, second = (tmp_path / run.run_id for run in trial_runs.runs)
     write_metrics(first, [0.2])
@@ -329,9 +366,6 @@ def test_a_pruned_trial_stops_every_run_and_marks_what_they_wrote(tmp_path):
         record = sweep.NotebookRecord("run", {}, status=sweep.PRUNED, error=stop.error)
         trial_runs.end_run(index, record, run_dir)
     assert trial_runs.outcome().state == TrialState.PRUNED
-    metrics = json.loads((first / "model" / "metrics.json").read_text())
-    assert (metrics["status"], metrics["error"]) == ("stopped", stop.error)
-    assert metrics["history"]["val_accuracy"] == [0.2]  # the partial history stays
 
 
 def test_a_failed_run_fails_its_trial_with_its_error(tmp_path):

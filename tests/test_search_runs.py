@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import nbformat
 import optuna
 import pytest
+from process_helpers import as_from_a_terminal, process_is_running, wait_for, write_notebook
 
 from labkit import cli, search, sweep
 from labkit.live.export import image_export_problem
@@ -55,19 +54,7 @@ for epoch in range(1, epochs + 1):
 @pytest.fixture
 def notebook(tmp_path) -> Path:
     """A notebook whose val_accuracy grows linearly to 1 / (1 + |log10(lr) + 2|) per epoch."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.cells = [
-        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(TRAINING),
-    ]
-    path = tmp_path / "fake_epochs.ipynb"
-    nbformat.write(notebook, path)
-    return path
+    return write_notebook(tmp_path / "fake_epochs.ipynb", PARAMETERS, TRAINING)
 
 
 def labkit_search(notebook, space_file, runs_dir, *options):
@@ -88,21 +75,6 @@ def labkit_search(notebook, space_file, runs_dir, *options):
 
 def records(runs_dir):
     return {record.params["optimizer"]: record for record in sweep.read_records(runs_dir)}
-
-
-def process_is_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def wait_for(condition, timeout=90):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -185,12 +157,11 @@ def test_a_pruned_trial_is_stopped_cleanly_and_keeps_its_partial_history(
     pruned = records(runs_dir)["sgd"]
     assert pruned.status == sweep.PRUNED
     assert pruned.error == "Pruned at epoch 1: val_accuracy=0.1667."
-    assert pruned.duration_s < 3 * 2  # stopped before its three epochs of 2 s
     pruned_dir = runs_dir / pruned.run_id
     metrics = json.loads((pruned_dir / "model" / "metrics.json").read_text())
     assert metrics["status"] == "stopped"
     assert metrics["history"]["val_accuracy"][0] == pytest.approx(1 / 6, abs=1e-6)
-    assert len(metrics["history"]["val_accuracy"]) < 3
+    assert len(metrics["history"]["val_accuracy"]) < 3  # stopped before its third epoch
     kernel = int((pruned_dir / "kernel.pid").read_text())
     wait_for(lambda: not process_is_running(kernel), timeout=30)
 
@@ -209,7 +180,13 @@ def test_an_interrupted_search_resumes_without_running_completed_runs_again(note
     def statuses():
         return sorted(record.status for record in sweep.read_records(runs_dir))
 
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=as_from_a_terminal,  # Ctrl-C reaches it however pytest was started
+    )
     try:
         wait_for(lambda: statuses() == ["completed", "running"], timeout=180)
         (running,) = [r for r in sweep.read_records(runs_dir) if r.status == "running"]

@@ -146,6 +146,19 @@ def test_plan_sweep_takes_typed_values_from_a_grid_file(tmp_path):
     assert runs[-1].params == {"model": "weightnorm", "data_init": False, "learning_rate": 1.0}
 
 
+def test_a_name_given_twice_in_a_grid_file_is_refused_where_it_is(tmp_path):
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("epochs: [1, 2]\nseed: 0\nepochs: 3\n")  # PyYAML keeps the last
+
+    with pytest.raises(ValueError) as error:
+        sweep.load_grid_file(grid_file)
+
+    assert str(error.value) == (
+        "The grid file is not valid YAML: duplicate key 'epochs' (line 3, column 1). "
+        f"Received: `grid={str(grid_file)!r}`"
+    )
+
+
 def test_load_grid_file_needs_a_mapping(tmp_path):
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text("- model\n- seed\n")
@@ -182,7 +195,7 @@ def test_load_grid_file_names_the_file_and_the_yaml_error_in_one_line(text, tmp_
             {"epochs": ["ten"]},
             r"Invalid value for `epochs`: expected an int\. Received: `epochs='ten'`",
         ),
-        ({"output_dir": ["x"]}, r"`output_dir` is set by the sweep"),
+        ({"output_dir": ["x"]}, r"`output_dir` is set to each run.s own folder"),
         ({"seed": []}, r"Parameter `seed` needs at least one value"),
     ],
 )
@@ -261,6 +274,38 @@ def test_run_sweep_rejects_bad_options(tmp_path):
 def test_run_sweep_rejects_timeouts_that_are_not_a_positive_finite_number(timeout, tmp_path):
     with pytest.raises(ValueError, match=r"`timeout` must be a positive, finite number"):
         sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path, timeout=timeout)
+
+
+def test_a_kernel_that_is_not_installed_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError) as error:
+        sweep.run_sweep(FAKE_NOTEBOOK, [], tmp_path / "runs", kernel_name="nosuchkernel")
+
+    assert str(error.value).startswith("Invalid value for `kernel`: expected one of ")
+    assert "'python3'" in str(error.value)
+    assert str(error.value).endswith("Received: `kernel='nosuchkernel'`")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_notebooks_own_kernel_is_checked_too(tmp_path):
+    notebook = nbformat.read(FAKE_NOTEBOOK, as_version=4)
+    notebook.metadata["kernelspec"] = {"name": "julia-0.3", "display_name": "Julia"}
+    nbformat.write(notebook, tmp_path / "julia.ipynb")
+
+    with pytest.raises(ValueError, match=r"The notebook's Jupyter kernel 'julia-0.3' is not "):
+        sweep.notebook_task(tmp_path / "julia.ipynb")
+    sweep.notebook_task(tmp_path / "julia.ipynb", kernel_name="python3")  # chosen instead
+    sweep.notebook_task(tmp_path / "julia.ipynb", local=False)  # Dask workers have their own
+
+
+def test_a_sweep_finds_runs_that_gave_a_parameter_its_default(tmp_path):
+    (first,) = sweep.plan_sweep(FAKE_NOTEBOOK, {"seed": [0], "epochs": [3]})  # 3: the default
+    (tmp_path / first.run_id).mkdir()
+    done = sweep.NotebookRecord(first.run_id, first.params, status=sweep.COMPLETED)
+    sweep.write_record(tmp_path / first.run_id, done)
+
+    (record,) = run_fake_sweep({"seed": [0]}, tmp_path)  # would run again if not found
+
+    assert record == done
 
 
 def test_run_sweep_rejects_a_runs_folder_it_cannot_write(tmp_path):

@@ -1,7 +1,11 @@
 """Tests for labkit.sweep.folder and records: runs found by their parameters, whatever their
-folder's label says; completed runs never removed; runs.csv lists every run in the folder."""
+folder's label says and whether they were given or defaults; completed runs never removed;
+runs.csv lists every run in the folder; a full disk is an error that names the file."""
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,13 +16,19 @@ from labkit.sweep import (
     RECORD_FILE,
     SUMMARY_FILE,
     NotebookRecord,
+    RecordWriteError,
     Run,
     RunsFolder,
+    notebook_defaults,
     params_digest,
     read_record,
+    records,
     run_id,
     write_record,
+    write_summary,
 )
+
+FAKE_NOTEBOOK = Path(__file__).resolve().parent / "fixtures" / "fake_train.ipynb"
 
 
 def old_record(folder, params, status=COMPLETED):
@@ -104,3 +114,49 @@ def test_record_round_trips_and_reads_old_records(tmp_path):
     assert read_record(tmp_path / "new") == record
     assert read_record(tmp_path / "old").duration_s == 3.5
     assert read_record(tmp_path / "missing") is None
+
+
+def test_a_run_given_its_default_is_the_run_that_left_it_to_the_default(tmp_path):
+    # `-p epochs 3,5` ran `{epochs: 3, seed: 0}`; `--seeds 0` alone plans `{seed: 0}`, where the
+    # notebook's default is epochs = 3: the same run, found and not run again.
+    old_record(tmp_path / "epochs=3-done", {"epochs": 3, "seed": 0})
+    defaults = notebook_defaults(FAKE_NOTEBOOK)
+    assert defaults["epochs"] == 3
+
+    with RunsFolder(tmp_path, defaults) as folder:
+        run = folder.place(Run(run_id({"seed": 0}, ["seed"]), {"seed": 0}))
+        assert run.run_id == "epochs=3-done"
+        assert folder.is_completed(run)
+        assert not folder.is_completed(folder.place(Run("seed=1-x", {"seed": 1})))
+
+
+def full_disk(path, content):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_on_a_full_disk_a_record_is_rewritten_in_place(tmp_path, monkeypatch):
+    write_record(tmp_path, NotebookRecord("seed=0-x", {"seed": 0}, status="running"))
+    monkeypatch.setattr(records, "atomic_write", full_disk)  # no room for a second copy
+
+    failed = NotebookRecord("seed=0-x", {"seed": 0}, status=FAILED, error="OSError: full")
+    write_record(tmp_path, failed)
+
+    assert read_record(tmp_path) == failed
+    with pytest.raises(RecordWriteError) as error:
+        write_record(tmp_path / "new", failed)  # nothing to rewrite: it names the file
+    assert str(error.value) == (
+        f"Could not write {tmp_path / 'new' / RECORD_FILE}: No space left on device (errno 28)"
+    )
+
+
+def test_a_summary_that_cannot_be_written_names_its_file_and_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    write_summary(tmp_path, [NotebookRecord("seed=0-x", {"seed": 0}, status=COMPLETED)])
+    before = (tmp_path / SUMMARY_FILE).read_text()
+    monkeypatch.setattr(records, "atomic_write", full_disk)
+
+    with pytest.raises(RecordWriteError, match=rf"Could not write {tmp_path / SUMMARY_FILE}: "):
+        write_summary(tmp_path, [NotebookRecord("seed=1-x", {"seed": 1}, status=FAILED)])
+
+    assert (tmp_path / SUMMARY_FILE).read_text() == before

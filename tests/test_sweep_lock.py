@@ -25,14 +25,14 @@ time.sleep(600)
 """
 
 
-def write_owner(folder, pid, host):
+def write_owner(folder, pid, host, **more):
     folder.mkdir(parents=True, exist_ok=True)
-    owner = {"pid": pid, "host": host, "started_at": "2025-01-31T12:00:00+00:00"}
+    owner = {"pid": pid, "host": host, "started_at": "2025-01-31T12:00:00+00:00", **more}
     (folder / LOCK_FILE).write_text(json.dumps(owner))
 
 
 def test_lock_is_exclusive_and_names_its_owner(tmp_path):
-    with RunsFolderLock(tmp_path / "runs") as lock:
+    with RunsFolderLock(tmp_path / "runs", kind="sweep") as lock:
         owner = json.loads(lock.path.read_text())
         assert owner["pid"] == os.getpid()
         assert owner["host"] == socket.gethostname()
@@ -46,6 +46,17 @@ def test_lock_is_exclusive_and_names_its_owner(tmp_path):
     assert len(message.splitlines()) == 1
     assert not (tmp_path / "runs" / LOCK_FILE).exists()  # released: the file is gone
     with RunsFolderLock(tmp_path / "runs"):  # and the folder can be locked again
+        pass
+
+
+def test_messages_name_the_kind_of_batch_that_holds_the_folder(tmp_path, dead_pid):
+    with RunsFolderLock(tmp_path, kind="search"), pytest.raises(RunsFolderBusyError) as error:
+        RunsFolderLock(tmp_path, kind="sweep").acquire()
+    assert str(error.value).startswith("Another search is running in this runs folder (pid ")
+
+    write_owner(tmp_path, dead_pid, socket.gethostname(), kind="search")
+    stale = r"^Taking over the lock of a search that is no longer running"
+    with pytest.warns(UserWarning, match=stale), RunsFolderLock(tmp_path, kind="sweep"):
         pass
 
 
@@ -63,7 +74,7 @@ def test_lock_of_a_dead_sweep_on_this_host_is_taken_over_with_a_warning(tmp_path
 def test_lock_written_on_another_host_is_not_taken_over(tmp_path):
     write_owner(tmp_path, 1234, "elsewhere")
 
-    with pytest.raises(RunsFolderBusyError, match=r"sweep on another host \(pid 1234 on host "):
+    with pytest.raises(RunsFolderBusyError, match=r"search on another host \(pid 1234 on host "):
         RunsFolderLock(tmp_path).acquire()
 
     assert json.loads((tmp_path / LOCK_FILE).read_text())["host"] == "elsewhere"  # untouched

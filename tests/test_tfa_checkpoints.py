@@ -181,6 +181,7 @@ def test_recurrent_layers_normalize_only_their_recurrent_kernel():
             np.testing.assert_allclose(plain.cell.recurrent_kernel.numpy(), g * v / norm, 1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", ["model", "weights"])
 def test_fit_does_not_initialize_loaded_layers_again(loader):
     stem = FIXTURES / "conv1d"
@@ -350,6 +351,7 @@ def test_recurrent_weights_need_tfas_kernels_setting():
 CORE = "predicts_what_tfa or fresh_model or fit_does_not or recurrent_layers or transpose"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_module_passes_on_other_backends(backend):
     if keras.backend.backend() != "tensorflow":

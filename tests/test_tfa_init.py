@@ -73,6 +73,7 @@ def test_data_init_matches_tfa_in_every_layer(reference):
     assert_matches_tfa(model, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(BACKEND == "jax", reason="no in-fit init on JAX")
 def test_init_in_fit_matches_tfa(reference):
     """tfa's own protocol: one `fit` step with SGD at learning rate 0."""

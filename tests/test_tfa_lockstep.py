@@ -87,6 +87,7 @@ def replays() -> dict[str, np.ndarray]:
     return {run: np.asarray(losses) for run, losses in json.loads(result.stdout).items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", RUNS)
 def test_per_step_losses_match_tfa(replays, variant):
     reference = load_trace(TRACE, variant).losses
@@ -128,6 +129,7 @@ def lstm_port(data_init: bool) -> keras.Model:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("port", "variant"),
     [(mlp_port, "no_init"), (mlp_port, "data_init"), (lstm_port, "no_init")],

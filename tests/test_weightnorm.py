@@ -295,6 +295,7 @@ def test_recurrent_kernel_only_as_in_tfa(cls):
     assert clone.kernels == ("recurrent_kernel",)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", RECURRENT_LAYERS, ids=lambda cls: cls.__name__)
 def test_recurrent_layers_train_in_fit(cls):
     model = wrapped_model(lambda: cls(3), (5, 2), data_init_=False)
@@ -397,6 +398,7 @@ JIT_COMPILE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IN_FIT_INIT, reason=f"No automatic in-fit init on {BACKEND}")
 @pytest.mark.parametrize("jit_compile", JIT_COMPILE, ids=["eager_graph", "xla"])
 def test_data_init_runs_once_in_first_training_step(jit_compile):
@@ -420,6 +422,7 @@ def test_data_init_runs_once_in_first_training_step(jit_compile):
     assert_weights_equal(weights_of(model), initialized)
 
 
+@pytest.mark.slow
 def test_explicit_data_init_is_not_repeated_by_fit():
     x = random_inputs((6, 6, 2), batch=16, offset=1.0)
     model = convnet()
@@ -523,6 +526,7 @@ def test_a_refusal_deep_in_the_model_restores_the_layers_before_it():
     assert [to_numpy(layer.initialized) for layer in weight_norm_layers(model)] == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_a_dead_channel_keeps_its_g_and_bias():
     """A unit whose inputs are all zero on the batch has no spread to normalize."""
     model = wrapped_model(lambda: layers.Dense(3, bias_initializer="ones"), (5,))
@@ -609,6 +613,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @requires_tensorflow
 def test_data_init_in_fit_under_mirrored_strategy():
     """Two logical CPUs must be configured before TensorFlow starts: use a subprocess."""
@@ -635,6 +640,7 @@ def test_data_init_in_fit_under_mirrored_strategy():
 # --- mixed precision -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restore_dtype_policy")
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_training(policy):
@@ -670,6 +676,7 @@ def test_mixed_precision_norms_are_float32():
     np.testing.assert_allclose(outputs.astype("float32"), np.sqrt(8.0), rtol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("restore_dtype_policy")
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
 def test_zero_kernel_gives_no_nan(policy):
@@ -699,6 +706,7 @@ def trained_model():
     return model
 
 
+@pytest.mark.slow
 def test_save_and_load_model(trained_model, tmp_path):
     path = tmp_path / "m.keras"
     trained_model.save(path)
@@ -717,6 +725,7 @@ def test_save_and_load_model(trained_model, tmp_path):
     assert_weights_equal(weights_of(loaded), weights_of(trained_model), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_save_and_load_weights(trained_model, tmp_path):
     path = tmp_path / "m.weights.h5"
     trained_model.save_weights(path)
@@ -772,6 +781,7 @@ def test_wrapper_saves_only_its_own_variables():
     assert len(wrapper.weights) == 6
 
 
+@pytest.mark.slow
 @requires_tensorflow
 def test_export_for_inference(trained_model, tmp_path):
     import tensorflow as tf

@@ -65,12 +65,11 @@ def requested_mode(mode: str | None = None, name: str = "mode") -> str | None:
     >>> requested_mode("static")
     'static'
     """
-    for source, value in ((name, mode), (LIVE_ENV, os.environ.get(LIVE_ENV))):
-        if value in (None, "", "auto"):
-            continue
+    asked = [(name, mode), (LIVE_ENV, os.environ.get(LIVE_ENV))]
+    asked = [(source, value) for source, value in asked if value not in (None, "", "auto")]
+    for source, value in asked:  # both, even where `mode` decides
         check_choice(source, value, LIVE_MODES)
-        return value
-    return None
+    return asked[0][1] if asked else None
 
 
 def resolve_mode(mode: str | None = None) -> str:

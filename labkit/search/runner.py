@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from labkit._checks import check_int
+from labkit.search.options import JOURNAL_FILE
 from labkit.search.planning import SearchPlan
 from labkit.search.study import (
     ERROR_ATTR,
@@ -35,13 +37,16 @@ from labkit.sweep import (
     FAILED,
     Executor,
     NotebookRecord,
+    RecordWriteError,
     RunsFolder,
     check_jobs,
     check_runs_dir,
     interrupt_on_signals,
     make_executor,
+    notebook_defaults,
     notebook_task,
     progress_bar,
+    write_summary_after,
 )
 
 __all__ = ["describe_trial", "run_search"]
@@ -83,6 +88,8 @@ def run_search(
         ValueError: bad options, a runs folder holding another search, or an objective the
             notebook does not record (found in the first run that records metrics).
         RunsFolderBusyError: another sweep or search is running in `out_dir`.
+        RecordWriteError: the study's journal or `runs.csv` could not be written (a full
+            disk), naming the file; a run whose folder cannot be written fails on its own.
 
     Example:
 
@@ -92,25 +99,46 @@ def run_search(
     """
     check_int("trials", trials, minimum=1)
     check_jobs(jobs)
-    task = notebook_task(plan.notebook, kernel_name=kernel_name, timeout=timeout)
+    task = notebook_task(
+        plan.notebook, kernel_name=kernel_name, timeout=timeout, local=not scheduler
+    )
     out_dir = check_runs_dir(out_dir)
     jobs = jobs or os.cpu_count() or 1
-    with interrupt_on_signals(), RunsFolder(out_dir) as folder:
+    folder = RunsFolder(out_dir, notebook_defaults(task.notebook), kind="search")
+    with interrupt_on_signals(), folder:
         study = open_study(out_dir, plan, sampler=sampler, pruner=pruner, trials=trials)
         requeue_unfinished(study)
         total = min(trials, grid_size(plan)) if sampler == "grid" else trials
         search = _Search(study, plan, folder, total)
         bar, stream = progress_bar(total, min(search.finished, total), "search", "trial", progress)
+        finished = False
         try:
             with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
-                search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+                try:
+                    search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+                except OSError as error:
+                    journal = _journal_error(error, out_dir)
+                    if journal is None:
+                        raise
+                    raise journal from error
+            finished = True
         except BaseException:
-            search.interrupt()
+            with contextlib.suppress(OSError):  # unfinished trials are then requeued next time
+                search.interrupt()
             raise
         finally:
-            folder.write_summary(search.records())
             bar.close()
+            write_summary_after(folder, search.records(), finished)
     return study
+
+
+def _journal_error(error: OSError, out_dir: Path) -> RecordWriteError | None:
+    """A file error while trials run comes from the journal, the one file written here (a full
+    disk): it is named as a `RecordWriteError`. A lost Dask scheduler stays what it is (None)."""
+    if isinstance(error, (ConnectionError, RecordWriteError)) or error.errno is None:
+        return None
+    path = error.filename or str(out_dir / JOURNAL_FILE)
+    return RecordWriteError(error.errno, error.strerror, path)
 
 
 def _progress(bar, stream: IO[str], trial: FrozenTrial, plan: SearchPlan) -> None:
@@ -154,6 +182,7 @@ class _Search:
         self._active: list[TrialRuns] = []
         self._futures: dict[concurrent.futures.Future, tuple[TrialRuns, int]] = {}
         self._runs: list = []
+        self._ended: dict[str, NotebookRecord] = {}  # records of the runs executed, by run id
 
     def run(self, executor: Executor, jobs: int, on_told) -> None:
         """Keeps `jobs` runs busy with new trials until `total` have finished."""
@@ -167,9 +196,9 @@ class _Search:
             )
             for future in done:
                 trial_runs, index = self._futures.pop(future)
-                trial_runs.end_run(
-                    index, _record(future, trial_runs.runs[index]), self._dir(trial_runs, index)
-                )
+                record = _record(future, trial_runs.runs[index])
+                self._ended[record.run_id] = record
+                trial_runs.end_run(index, record, self._dir(trial_runs, index))
             for trial_runs in [t for t in self._active if t.ended]:
                 self._tell(trial_runs, on_told)
 
@@ -216,10 +245,12 @@ class _Search:
         self._active.clear()
 
     def records(self) -> list[NotebookRecord]:
-        """The records of this session's runs, for `runs.csv`."""
-        return [
-            self.folder.record(run) or NotebookRecord(run.run_id, run.params) for run in self._runs
-        ]
+        """The records of this session's runs, for `runs.csv` (even those the disk refused)."""
+        records = []
+        for run in self._runs:
+            record = self._ended.get(run.run_id) or self.folder.record(run)
+            records.append(record or NotebookRecord(run.run_id, run.params))
+        return records
 
 
 def _record(future: concurrent.futures.Future, run) -> NotebookRecord:

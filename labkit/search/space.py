@@ -123,7 +123,12 @@ class Dimension:
         if self.kind == CATEGORICAL:
             choices = tuple(dict.fromkeys(map(convert, self.choices)))
             return dataclasses.replace(self, choices=choices)
-        step = None if self.step is None else convert(self.step)
+        step = None
+        if self.step is not None:
+            try:
+                step = convert(self.step)
+            except ValueError:  # the step is no value of the parameter: say it is the step
+                self._fail(self._step_expected())
         return dataclasses.replace(self, low=convert(self.low), high=convert(self.high), step=step)
 
     def check_kind(self, parameter_type: str | None) -> None:
@@ -138,8 +143,14 @@ class Dimension:
         Traceback (most recent call last):
         ValueError: Invalid search space for `epochs`: expected `type: int` or ...
         """
-        if self.kind != CATEGORICAL and parameter_type not in _PARAMETER_TYPES[self.kind]:
-            kinds = [kind for kind, types in _PARAMETER_TYPES.items() if parameter_type in types]
+        # A union (`"int | str"`, see `labkit.sweep.parse_value`) suits a kind one member suits.
+        members = parameter_type.split(" | ") if parameter_type else [parameter_type]
+
+        def suits(kind: str) -> bool:
+            return any(member in _PARAMETER_TYPES[kind] for member in members)
+
+        if self.kind != CATEGORICAL and not suits(self.kind):
+            kinds = [kind for kind in _PARAMETER_TYPES if suits(kind)]
             allowed = " or ".join(f"`type: {kind}`" for kind in [*kinds, CATEGORICAL])
             self._fail(f"{allowed} for a parameter of type {parameter_type}")
 
@@ -166,7 +177,7 @@ class Dimension:
             self._fail("`low` > 0 on a log scale")
         if self.step is not None:
             if not (is_valid(self.step) and self.step > 0 and math.isfinite(self.step)):
-                self._fail(f"a `step` > 0{' that is an integer' if self.kind == INT else ''}")
+                self._fail(self._step_expected())
             if self.log and not (self.kind == INT and self.step == 1):
                 self._fail("either `log: true` or a `step`, not both")
 
@@ -203,6 +214,9 @@ class Dimension:
         count = math.floor((self.high - self.low) / step + 1e-9) + 1
         values = [self.low + index * step for index in range(count)]
         return values if self.kind == INT else [round(value, 12) for value in values]
+
+    def _step_expected(self) -> str:
+        return f"a `step` > 0{' that is an integer' if self.kind == INT else ''}"
 
     def _fail(self, expected: str) -> None:
         raise ValueError(

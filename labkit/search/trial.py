@@ -19,7 +19,6 @@ Outcome(state=<TrialState.COMPLETE: 1>, value=0.61, error=None, fatal=False)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import statistics
@@ -33,7 +32,7 @@ from labkit._checks import quoted
 from labkit.results import METRICS_FILE, ResultFileError, read_record
 from labkit.sweep import COMPLETED, FAILED, INTERRUPTED, PRUNED, NotebookRecord, Run, Stop, Watch
 
-__all__ = ["ObjectiveError", "Outcome", "TrialRuns", "mark_stopped", "objective_curve"]
+__all__ = ["ObjectiveError", "Outcome", "TrialRuns", "objective_curve"]
 
 
 class ObjectiveError(ValueError):
@@ -71,21 +70,6 @@ def objective_curve(run_dir: Path, objective: str) -> list[float] | None:
             f"metrics the notebook records. Received: `objective={objective!r}`"
         )
     return [math.nan if value is None else float(value) for value in history[objective]]
-
-
-def mark_stopped(run_dir: Path, reason: str) -> None:
-    """Marks the `metrics.json` files that a stopped run left `running` as `stopped`, with
-    `reason` as their error; the history they hold stays.
-
-    Example:
-
-    >>> mark_stopped(Path("runs/search/learning_rate=0.5-9f8e7d6c"), "Pruned at epoch 1.")
-    """
-    for path in run_dir.rglob(METRICS_FILE):
-        with contextlib.suppress(ResultFileError):
-            record = read_record(path)
-            if record.status == "running":
-                dataclasses.replace(record, status="stopped", error=reason).write(path.parent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,8 +192,6 @@ class TrialRuns:
                 "search needs the notebook to write it after every epoch (labkit.results). "
                 f"Received: `run={run_dir.name}`"
             )
-        if record.status == PRUNED:
-            mark_stopped(run_dir, record.error or "Pruned.")
 
     def outcome(self) -> Outcome:
         """How the trial ended, once every run has (`ended`); no more values are reported.

@@ -23,8 +23,9 @@ The package's modules, in the order a batch uses them (a search reuses all but `
     parameters    a notebook's parameter types; values parsed to them
     planning      grids checked and expanded into `Run`s; run ids; seeds
     records       `NotebookRecord` and its statuses; `run.json` and `runs.csv`
+    orphans       a batch's processes die with it; what a dead batch left is ended
     lock          `RunsFolderLock`: one batch per runs folder
-    folder        `RunsFolder`: the lock, runs found by parameters, the summary
+    folder        `RunsFolder`: the lock, leftovers ended, runs found by parameters, the summary
     interrupts    SIGTERM and SIGHUP stop a batch like Ctrl-C
     execution     one run: a papermill process, its timeout, an optional watch, its record
     executor      `Executor`: submit runs (watched or not), records as they end, stop
@@ -46,13 +47,20 @@ from labkit.sweep.execution import (
     Stop,
     Watch,
     execute_run,
+    mark_unfinished,
 )
 from labkit.sweep.executor import Executor
 from labkit.sweep.folder import RunsFolder
 from labkit.sweep.interrupts import interrupt_on_signals
 from labkit.sweep.local import LocalExecutor
 from labkit.sweep.lock import LOCK_FILE, RunsFolderBusyError, RunsFolderLock
-from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER, notebook_parameters, parse_value
+from labkit.sweep.orphans import RUN_DIR_VARIABLE, dying_with_parent, end_left_running, left_running
+from labkit.sweep.parameters import (
+    OUTPUT_DIR_PARAMETER,
+    notebook_defaults,
+    notebook_parameters,
+    parse_value,
+)
 from labkit.sweep.planning import (
     MAX_RUNS,
     Run,
@@ -78,6 +86,7 @@ from labkit.sweep.records import (
     SUMMARY_FILE,
     TIMED_OUT,
     NotebookRecord,
+    RecordWriteError,
     read_record,
     read_records,
     write_record,
@@ -85,12 +94,14 @@ from labkit.sweep.records import (
 )
 from labkit.sweep.runner import (
     check_jobs,
+    check_kernel,
     check_runs_dir,
     check_timeout,
     make_executor,
     notebook_task,
     progress_bar,
     run_sweep,
+    write_summary_after,
 )
 
 __all__ = [
@@ -104,6 +115,7 @@ __all__ = [
     "PRUNED",
     "RECORD_FILE",
     "RUNNING",
+    "RUN_DIR_VARIABLE",
     "STATUSES",
     "SUMMARY_FILE",
     "THREAD_VARIABLES",
@@ -115,6 +127,7 @@ __all__ = [
     "ProcessGroup",
     "Run",
     "NotebookRecord",
+    "RecordWriteError",
     "RunsFolder",
     "RunsFolderBusyError",
     "RunsFolderLock",
@@ -122,15 +135,21 @@ __all__ = [
     "Watch",
     "check_grid",
     "check_jobs",
+    "check_kernel",
     "check_runs_dir",
     "check_timeout",
     "default_validator",
+    "dying_with_parent",
+    "end_left_running",
     "execute_run",
     "expand_grid",
     "interrupt_on_signals",
+    "left_running",
     "load_grid_file",
     "load_yaml_mapping",
     "make_executor",
+    "mark_unfinished",
+    "notebook_defaults",
     "notebook_parameters",
     "notebook_task",
     "params_digest",
@@ -144,4 +163,5 @@ __all__ = [
     "run_sweep",
     "write_record",
     "write_summary",
+    "write_summary_after",
 ]

@@ -62,8 +62,7 @@ class DaskExecutor(Executor):
             from distributed import Client
         except ImportError:
             raise ImportError(
-                "Running a sweep on a Dask cluster needs dask.distributed: "
-                "pip install 'labkit[dask]'"
+                "Running on a Dask cluster needs dask.distributed: pip install 'labkit[dask]'"
             ) from None
         try:
             self._client = Client(scheduler, set_as_default=False)

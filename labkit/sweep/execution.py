@@ -1,9 +1,11 @@
 """Executing one run: a papermill process with its own kernel, a timeout and a record.
 
 `execute_run` is what every executor calls, locally or on a Dask worker. The processes of a
-batch belong to one `ProcessGroup`, which can end them all at once (Ctrl-C, SIGTERM, SIGHUP).
-A run may also be watched while it runs (a search reads its metrics after every epoch): the
-watch returns a `Stop` to end that run alone, with a status of its own.
+batch belong to one `ProcessGroup`, which can end them all at once (Ctrl-C, SIGTERM, SIGHUP),
+and die with it however it ends (see `labkit.sweep.orphans`). A run may also be watched while it
+runs (a search reads its metrics after every epoch): the watch returns a `Stop` to end that run
+alone, with a status of its own. When a run ends, nothing it started is left running, and the
+`metrics.json` files it left `running` say how it ended.
 
 Example:
 
@@ -16,8 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import signal
@@ -34,14 +38,18 @@ import nbformat
 import yaml
 
 from labkit._io import utc_now
+from labkit.results import METRICS_FILE, ResultFileError, read_record
+from labkit.sweep.orphans import RUN_DIR_VARIABLE, dying_with_parent, end_left_running
 from labkit.sweep.planning import Run
 from labkit.sweep.records import (
     COMPLETED,
     FAILED,
     INTERRUPTED,
+    PRUNED,
     RUNNING,
     TIMED_OUT,
     NotebookRecord,
+    RecordWriteError,
     write_record,
 )
 
@@ -53,6 +61,7 @@ __all__ = [
     "Stop",
     "Watch",
     "execute_run",
+    "mark_unfinished",
     "thread_budget",
 ]
 
@@ -61,6 +70,14 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 TERMINATE_GRACE_S = 5
 # Seconds between two looks of a watch at a running run.
 WATCH_INTERVAL_S = 1.0
+# Seconds a process that ended by itself leaves for its last output to be read, and the lines kept.
+OUTPUT_GRACE_S = 2.0
+TAIL_LINES = 20
+# The status a run's `metrics.json` gets when its notebook run ended another way than it says.
+METRICS_STATUS = {PRUNED: "stopped", INTERRUPTED: "interrupted", FAILED: "failed"}
+# What a run stopped by Ctrl-C, SIGTERM or SIGHUP records.
+STOPPED_BEFORE = "Stopped by Ctrl-C, SIGTERM or SIGHUP before this run started."
+STOPPED_WHILE = "Stopped by Ctrl-C, SIGTERM or SIGHUP while this run ran."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,22 +137,30 @@ class ProcessGroup:
         timeout: float | None,
         watch: Callable[[], Stop | None] | None = None,
     ) -> tuple[str, str | None]:
-        """Runs `command` to its end and returns its status and, for a timeout or a stop, the error.
+        """Runs `command` to its end and returns its status and, unless it completed, the error.
 
-        `watch`, when given, is called before the process starts and every `WATCH_INTERVAL_S`
-        while it runs; a `Stop` it returns ends the process (or keeps it from starting).
+        Its output goes to `log` as it comes (a log that cannot be written, on a full disk, is
+        skipped); a failure's error is the last line it printed. `watch`, when given, is called
+        before the process starts and every `WATCH_INTERVAL_S` while it runs; a `Stop` it
+        returns ends the process (or keeps it from starting).
         """
         stop = watch() if watch is not None else None
         if stop is not None:
             return stop.status, stop.error
         with self._lock:
             if self.stopped:
-                return INTERRUPTED, "The sweep was stopped before this run started."
-            # Its own session: Ctrl-C at a terminal reaches the sweep alone, which decides.
+                return INTERRUPTED, STOPPED_BEFORE
+            # Its own session: Ctrl-C at a terminal reaches the sweep alone, which decides. It
+            # dies with this process; this thread waits for it, as the parent-death signal needs.
             process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                dying_with_parent(command),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
             self._running.add(process)
+        output = _Output(process.stdout, log)
         try:
             stop = _wait(process, timeout, watch)
         except BaseException:
@@ -147,10 +172,14 @@ class ProcessGroup:
         if stop is not None:
             return stop.status, stop.error
         if process.returncode == 0:
+            output.finish()
             return COMPLETED, None
         if self.stopped:
-            return INTERRUPTED, "The sweep was stopped before this run finished."
-        return FAILED, None
+            return INTERRUPTED, STOPPED_WHILE
+        if process.returncode < 0:
+            return FAILED, f"papermill was ended by {signal.Signals(-process.returncode).name}."
+        output.finish()
+        return FAILED, output.last_line() or "papermill exited with an error and no output."
 
     def stop(self) -> None:
         """Ends every running process; runs not yet started will not start."""
@@ -159,6 +188,37 @@ class ProcessGroup:
             running = list(self._running)
         for process in running:
             terminate(process)
+
+
+class _Output:
+    """Copies a process's output into its log from a thread of its own, keeping the last lines
+    in memory, so that the error of a failed run is known even where the log could not be
+    written. It reads until every writer is gone (the kernel inherits papermill's output), so
+    nothing that writes there is ever blocked on a full pipe."""
+
+    def __init__(self, source: IO[bytes], log: IO[bytes]):
+        self._source = source
+        self._log = log
+        self._tail: collections.deque[bytes] = collections.deque(maxlen=TAIL_LINES)
+        self._thread = threading.Thread(target=self._copy, name="labkit-output", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        with self._source:
+            for line in iter(self._source.readline, b""):
+                if line.strip():
+                    self._tail.append(line)
+                with contextlib.suppress(OSError, ValueError):  # a full disk; a closed log
+                    self._log.write(line)
+                    self._log.flush()
+
+    def finish(self) -> None:
+        """Waits (a little) for what is left to read, once the process has ended by itself."""
+        self._thread.join(timeout=OUTPUT_GRACE_S)
+
+    def last_line(self) -> str | None:
+        """The last non-empty line read, if any."""
+        return self._tail[-1].decode(errors="replace").strip() if self._tail else None
 
 
 def _wait(
@@ -186,7 +246,8 @@ def _wait(
 
 def terminate(process: subprocess.Popen) -> None:
     """Ends a process started in its own session, with SIGTERM and then, if need be, SIGKILL."""
-    # The kernel lives in its own session and exits by itself once papermill, its parent, is gone.
+    # The kernel lives in its own session and exits once papermill, its parent, is gone; what
+    # is still running then is ended by `execute_run`.
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
@@ -218,45 +279,115 @@ def execute_run(
     """Executes `task`'s notebook with `run`'s parameters into `run_dir`; returns its record.
 
     The record is written as `running` first and again when the run ends. The notebook's
-    papermill process gets `threads` as its thread budget (`THREAD_VARIABLES`). `watch`, when
-    given, looks at `run_dir` before the run starts and every `WATCH_INTERVAL_S` while it runs;
-    the `Stop` it returns ends the run with that status and error (what the run wrote stays).
+    papermill process gets `threads` as its thread budget (`THREAD_VARIABLES`) and `run_dir` as
+    `LABKIT_RUN_DIR`. `watch`, when given, looks at `run_dir` before the run starts and every
+    `WATCH_INTERVAL_S` while it runs; the `Stop` it returns ends the run with that status and
+    error (what the run wrote stays). When the run ends, whatever still works for it is ended,
+    and a run that did not complete marks the `metrics.json` it left `running` (`mark_unfinished`).
+    A run whose folder cannot be written (disk full) fails with an error naming the file; its
+    record is written where the disk allows, and is returned either way.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    notebook = task.notebook
+    run_dir = Path(run_dir).resolve()
     record = NotebookRecord(
         run_id=run_dir.name,
         params=run.params,
         status=RUNNING,
-        notebook=notebook.name,
+        notebook=task.notebook.name,
         host=socket.gethostname(),
         started_at=utc_now(),
     )
+    started = time.monotonic()
+    try:
+        status, error = _execute(task, run, run_dir, record, threads, processes, watch)
+    except OSError as failure:
+        status, error = FAILED, _write_error(failure, run_dir)
+    duration_s = round(time.monotonic() - started, 3)
+    with contextlib.suppress(RuntimeError):  # what cannot be ended stops the next batch instead
+        end_left_running(run_dir, inside=False)
+    if status != COMPLETED:
+        mark_unfinished(run_dir, METRICS_STATUS.get(status, "failed"), error or status)
+    record = dataclasses.replace(record, status=status, error=error, duration_s=duration_s)
+    try:
+        write_record(run_dir, record)
+    except RecordWriteError as failure:  # the record returned is the only one
+        problem = _write_error(failure)
+        if error and problem in error:
+            problem = error
+        elif error:
+            problem = f"{error} {problem}"
+        record = dataclasses.replace(record, status=FAILED, error=problem)
+    return record
+
+
+def _execute(
+    task: PapermillTask,
+    run: Run,
+    run_dir: Path,
+    record: NotebookRecord,
+    threads: int,
+    processes: ProcessGroup,
+    watch: Watch | None,
+) -> tuple[str, str | None]:
+    """Runs papermill for `run` and returns the status and error of the run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     write_record(run_dir, record)
+    notebook = task.notebook
     injected = dict(run.params)
     if task.output_dir_parameter:
         injected[task.output_dir_parameter] = str(run_dir)
     parameters_file = run_dir / "parameters.yaml"
-    parameters_file.write_text(yaml.safe_dump(injected, sort_keys=False))
+    try:
+        parameters_file.write_text(yaml.safe_dump(injected, sort_keys=False))
+    except OSError as error:  # a full disk: name the file
+        raise OSError(error.errno, error.strerror, str(parameters_file)) from None
     executed = run_dir / notebook.name
     command = [sys.executable, "-m", "papermill", str(notebook), str(executed)]
     command += ["--parameters_file", str(parameters_file), "--no-progress-bar"]
     if task.kernel_name:
         command += ["--kernel", task.kernel_name]
-    env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, str(threads))}
-    started = time.monotonic()
+    env = {
+        **os.environ,
+        **dict.fromkeys(THREAD_VARIABLES, str(threads)),
+        RUN_DIR_VARIABLE: str(run_dir),
+    }
     log_path = run_dir / "papermill.log"
-    with log_path.open("wb") as log:
+    with log_path.open("wb", buffering=0) as log:  # unbuffered: a full disk fails no close
         status, error = processes.run(
             command, log, env, task.timeout, watch and functools.partial(watch, run_dir)
         )
     if status == FAILED:
-        error = _notebook_error(executed) or _last_line(log_path)
-    record = dataclasses.replace(
-        record, status=status, error=error, duration_s=round(time.monotonic() - started, 3)
-    )
-    write_record(run_dir, record)
-    return record
+        error = _notebook_error(executed) or error or "papermill failed and said nothing."
+        if _is_disk_full(error) and str(run_dir) not in error:
+            error = f"{error} (writing into {run_dir})"
+    return status, error
+
+
+def _write_error(error: OSError, run_dir: Path | None = None) -> str:
+    """An error writing into a run's folder, as one line that names the file (or the folder)."""
+    if isinstance(error, RecordWriteError):
+        return str(error)
+    if error.filename is None and run_dir is not None:
+        error = OSError(error.errno, error.strerror, str(run_dir))
+    return f"{type(error).__name__}: {error}"
+
+
+def _is_disk_full(error: str) -> bool:
+    return any(os.strerror(code) in error for code in (errno.ENOSPC, errno.EDQUOT))
+
+
+def mark_unfinished(run_dir: Path, status: str, reason: str) -> None:
+    """Gives the `metrics.json` files that a run which ended left `running` its `status` and
+    `reason` as their error; the history they hold stays.
+
+    Example:
+
+    >>> mark_unfinished(Path("runs/search/learning_rate=0.5-9f8e7d6c"), "stopped", "Pruned.")
+    """
+    for path in run_dir.rglob(METRICS_FILE):
+        with contextlib.suppress(ResultFileError, OSError):
+            metrics = read_record(path)
+            if metrics.status == "running":
+                dataclasses.replace(metrics, status=status, error=reason).write(path.parent)
 
 
 def _notebook_error(executed: Path) -> str | None:
@@ -267,8 +398,3 @@ def _notebook_error(executed: Path) -> str | None:
                 if output.output_type == "error":
                     return f"{output.ename}: {output.evalue}"
     return None
-
-
-def _last_line(log_path: Path) -> str:
-    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "papermill exited with an error and no output."

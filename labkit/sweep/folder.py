@@ -1,8 +1,12 @@
 """A runs folder: owned by one batch at a time, one subfolder per run, runs found by parameters.
 
-A run is identified by the digest of its parameter values (`params_digest`), not by its folder's
-label, so a later batch finds a run whoever planned it and whatever else varied then: it keeps
-the folder's name, and a completed run is never executed or removed again.
+A run is identified by the digest of its parameter values with the notebook's defaults filled in
+(`params_digest`), not by its folder's label, so a later batch finds a run whoever planned it,
+whatever else varied then, and whether a value was given or left to its default: it keeps the
+folder's name, and a completed run is never executed or removed again.
+
+Opening a folder ends whatever a batch that died (`kill -9`, a lost terminal) left running in it
+(`labkit.sweep.orphans`), so a run folder is only cleared once nothing writes into it.
 
 Example:
 
@@ -15,10 +19,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from labkit.sweep.lock import RunsFolderLock
+from labkit.sweep.lock import UNKNOWN_KIND, RunsFolderBusyError, RunsFolderLock
+from labkit.sweep.orphans import end_left_running
 from labkit.sweep.planning import Run, params_digest
 from labkit.sweep.records import COMPLETED, NotebookRecord, read_record, read_records, write_summary
 
@@ -30,31 +37,57 @@ class RunsFolder:
 
     Args:
         path: The folder; created if missing.
+        defaults: The notebook's parameter defaults (see `notebook_defaults`): a run that left a
+            parameter to its default is the run that gave it that value.
+        kind: The kind of batch (`"sweep"`, `"search"`), for messages.
 
     Example:
 
-    >>> with RunsFolder("runs/sweep") as folder:
+    >>> with RunsFolder("runs/sweep", kind="sweep") as folder:
     ...     folder.write_summary([])
     PosixPath('runs/sweep/runs.csv')
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        defaults: Mapping[str, Any] | None = None,
+        kind: str = UNKNOWN_KIND,
+    ):
         self.path = Path(path)
-        self._lock = RunsFolderLock(self.path)
+        self.defaults = dict(defaults or {})
+        self._lock = RunsFolderLock(self.path, kind)
         self._folders: dict[str, str] = {}  # params digest -> the run folder's name
 
     def open(self) -> None:
-        """Locks the folder (`RunsFolderBusyError` if another batch holds it) and indexes it."""
+        """Locks the folder (`RunsFolderBusyError` if another batch holds it), ends what a dead
+        batch left running in it, and indexes its runs."""
         self._lock.acquire()
         try:
+            self._end_left_running()
             self._folders.clear()
             for record in read_records(self.path):
-                digest = params_digest(record.params)
+                digest = self._digest(record.params)
                 if digest not in self._folders or record.status == COMPLETED:
                     self._folders[digest] = record.run_id
         except BaseException:
             self._lock.release()
             raise
+
+    def _end_left_running(self) -> None:
+        try:
+            ended = end_left_running(self.path)
+        except RuntimeError as error:
+            raise RunsFolderBusyError(str(error)) from None
+        if ended:
+            warnings.warn(
+                f"Ended {len(ended)} processes that a batch which is no longer running left in "
+                f"this runs folder (pids {', '.join(map(str, ended))}).",
+                stacklevel=3,
+            )
+
+    def _digest(self, params: Mapping[str, Any]) -> str:
+        return params_digest({**self.defaults, **params})
 
     def close(self) -> None:
         """Releases the lock."""
@@ -75,7 +108,7 @@ class RunsFolder:
         >>> folder.place(Run("seed=0-843f5ee4", {"seed": 0})).run_id  # first made by `--seeds 0`
         '843f5ee4'
         """
-        name = self._folders.get(params_digest(run.params), run.run_id)
+        name = self._folders.get(self._digest(run.params), run.run_id)
         return Run(name, run.params)
 
     def record(self, run: Run) -> NotebookRecord | None:
@@ -97,7 +130,11 @@ class RunsFolder:
         return record is not None and record.status == COMPLETED
 
     def clear(self, run: Run) -> None:
-        """Removes what an unfinished earlier attempt of `run` left, so attempts never mix."""
+        """Removes what an unfinished earlier attempt of `run` left, so attempts never mix.
+
+        Nothing writes into it by then: `open` ended what earlier batches left running, and no
+        other batch can start in the folder while this one holds it.
+        """
         if self.is_completed(run):
             raise ValueError(f"A completed run is never removed. Received: `{run.run_id}`")
         shutil.rmtree(self.path / run.run_id, ignore_errors=True)

@@ -1,9 +1,10 @@
 """One batch at a time per runs folder: a lock file that names its owner.
 
 The owner holds an exclusive `flock` on `RUNS_DIR/.labkit.lock` and writes its pid, host, start
-time and command into it. The operating system releases a `flock` when its process ends, however
-it ends, so a lock whose owner died is free at once: the next batch takes it over (with a
-warning naming the dead owner). A lock written on another host is never taken over, since whether
+time, kind of batch (sweep or search) and command into it. The operating system releases a
+`flock` when its process ends, however it ends, so a lock whose owner died is free at once: the
+next batch takes it over (with a warning naming the dead owner; `RunsFolder` then ends what the
+dead owner left running). A lock written on another host is never taken over, since whether
 its owner still runs cannot be told from here: delete the file if it does not.
 
 Example:
@@ -26,9 +27,11 @@ from pathlib import Path
 
 from labkit._io import utc_now
 
-__all__ = ["LOCK_FILE", "LockOwner", "RunsFolderBusyError", "RunsFolderLock"]
+__all__ = ["LOCK_FILE", "UNKNOWN_KIND", "LockOwner", "RunsFolderBusyError", "RunsFolderLock"]
 
 LOCK_FILE = ".labkit.lock"
+# What a lock written by labkit before it recorded its kind of batch held.
+UNKNOWN_KIND = "sweep or search"
 
 
 class RunsFolderBusyError(RuntimeError):
@@ -49,22 +52,23 @@ class LockOwner:
     host: str
     started_at: str
     command: str = ""
+    kind: str = UNKNOWN_KIND
 
     def describe(self) -> str:
         """The owner in a few words, for messages."""
         return f"pid {self.pid} on host {self.host}, started {self.started_at}"
 
     @classmethod
-    def of_this_process(cls) -> LockOwner:
-        """This process as an owner, started now.
+    def of_this_process(cls, kind: str = UNKNOWN_KIND) -> LockOwner:
+        """This process as the owner of a `kind` of batch, started now.
 
         Example:
 
-        >>> LockOwner.of_this_process().pid == os.getpid()
+        >>> LockOwner.of_this_process("sweep").pid == os.getpid()
         True
         """
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
-        return cls(os.getpid(), socket.gethostname(), utc_now(), command)
+        return cls(os.getpid(), socket.gethostname(), utc_now(), command, kind)
 
 
 class RunsFolderLock:
@@ -74,17 +78,19 @@ class RunsFolderLock:
 
     Args:
         folder: The runs folder; created if missing.
+        kind: The kind of batch that holds it (`"sweep"`, `"search"`), for messages.
 
     Example:
 
-    >>> with RunsFolderLock("runs/sweep") as lock:
+    >>> with RunsFolderLock("runs/sweep", kind="sweep") as lock:
     ...     print(lock.path.name)
     .labkit.lock
     """
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, kind: str = UNKNOWN_KIND):
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
+        self.kind = kind
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -100,8 +106,9 @@ class RunsFolderLock:
                 os.close(fd)
                 owner = _read_owner(self.path)
                 who = owner.describe() if owner else "its owner is still writing the lock"
+                kind = owner.kind if owner else UNKNOWN_KIND
                 raise RunsFolderBusyError(
-                    f"Another sweep is running in this runs folder ({who}); wait for it to end "
+                    f"Another {kind} is running in this runs folder ({who}); wait for it to end "
                     f"or stop it. Received: `out={str(self.folder)!r}`"
                 ) from None
             # The previous owner removes the file as it releases it: lock the file that is there.
@@ -121,16 +128,17 @@ class RunsFolderLock:
             owner = _parse_owner(text)
             if owner is not None and owner.host != socket.gethostname():
                 raise RunsFolderBusyError(
-                    f"This runs folder is locked by a sweep on another host ({owner.describe()}); "
-                    f"if it no longer runs, delete {self.path}. Received: "
+                    f"This runs folder is locked by a {owner.kind} on another host "
+                    f"({owner.describe()}); if it no longer runs, delete {self.path}. Received: "
                     f"`out={str(self.folder)!r}`"
                 )
             who = owner.describe() if owner else "an unreadable lock"
+            kind = owner.kind if owner else UNKNOWN_KIND
             warnings.warn(
-                f"Taking over the lock of a sweep that is no longer running ({who}).",
+                f"Taking over the lock of a {kind} that is no longer running ({who}).",
                 stacklevel=3,
             )
-        content = json.dumps(dataclasses.asdict(LockOwner.of_this_process())).encode()
+        content = json.dumps(dataclasses.asdict(LockOwner.of_this_process(self.kind))).encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, content + b"\n", 0)
         os.fsync(fd)
@@ -169,6 +177,7 @@ def _parse_owner(text: str) -> LockOwner | None:
             str(values["host"]),
             str(values["started_at"]),
             str(values.get("command", "")),
+            str(values.get("kind", UNKNOWN_KIND)),
         )
     except (ValueError, TypeError, KeyError):
         return None

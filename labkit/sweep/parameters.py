@@ -18,7 +18,13 @@ from typing import Any
 
 import papermill
 
-__all__ = ["OUTPUT_DIR_PARAMETER", "existing_notebook", "notebook_parameters", "parse_value"]
+__all__ = [
+    "OUTPUT_DIR_PARAMETER",
+    "existing_notebook",
+    "notebook_defaults",
+    "notebook_parameters",
+    "parse_value",
+]
 
 # The parameter a batch run sets to each run's own folder, when the notebook has it.
 OUTPUT_DIR_PARAMETER = "output_dir"
@@ -50,7 +56,8 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, str | None]:
 
     The type is the annotation (`epochs: int = 10`) or type comment (`# type: int`) when the
     `parameters` cell declares one, else the type of the default value; one of "bool", "int",
-    "float", "str", or None when neither says.
+    "float", "str", a union of them (`Union[int, str]` or `int | str`, given as `"int | str"`),
+    or None when neither says.
 
     Example:
 
@@ -61,9 +68,31 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, str | None]:
     return {name: _parameter_type(parameter) for name, parameter in inferred.items()}
 
 
+def notebook_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Returns the default value of each of a notebook's parameters, typed as `parse_value` types
+    a value given for it; defaults that are not literals, and `output_dir`, are left out.
+
+    Example:
+
+    >>> notebook_defaults("notebooks/weight_norm.ipynb")["epochs"]
+    10
+    """
+    inferred = papermill.inspect_notebook(str(existing_notebook(notebook)))
+    defaults = {}
+    for name, parameter in inferred.items():
+        if name == OUTPUT_DIR_PARAMETER:
+            continue
+        try:
+            value = ast.literal_eval(parameter["default"])
+            defaults[name] = parse_value(name, value, _parameter_type(parameter))
+        except (ValueError, SyntaxError, TypeError):
+            continue
+    return defaults
+
+
 def _parameter_type(parameter: Mapping[str, str]) -> str | None:
-    declared = parameter["inferred_type_name"]
-    if declared in _EXPECTED:
+    declared = _union(parameter["inferred_type_name"])
+    if declared:
         return declared
     try:
         default = ast.literal_eval(parameter["default"])
@@ -77,8 +106,9 @@ def parse_value(name: str, value: Any, type_name: str | None) -> Any:
     """Converts a command-line string or YAML value to the parameter's type.
 
     Strings are parsed (bools accept true/false, yes/no, 1/0); values that are already typed, as
-    YAML gives them, must match. Floats must be finite: `nan` and `inf` are refused. A parameter
-    of unknown type takes a Python literal, or the string.
+    YAML gives them, must match. Floats must be finite: `nan` and `inf` are refused. A union
+    (`"int | str"`) takes the first of its types that the value parses as. A parameter of
+    unknown type takes a Python literal, or the string.
 
     Example:
 
@@ -86,15 +116,34 @@ def parse_value(name: str, value: Any, type_name: str | None) -> Any:
     False
     >>> parse_value("learning_rate", "1e-3", "float")
     0.001
+    >>> parse_value("steps_per_execution", "32", "int | str")
+    32
     """
-    convert = _CONVERTERS.get(type_name, _to_literal)
-    try:
-        return convert(value)
-    except ValueError:
-        raise ValueError(
-            f"Invalid value for `{name}`: expected {_EXPECTED[type_name]}. "
-            f"Received: `{name}={value!r}`"
-        ) from None
+    if type_name not in _CONVERTERS and type_name is not None and "|" in type_name:
+        members = type_name.split(" | ")
+    else:
+        members = [type_name]
+    for member in members:
+        try:
+            return _CONVERTERS.get(member, _to_literal)(value)
+        except ValueError:
+            continue
+    expected = " or ".join(_EXPECTED[member] for member in members)
+    raise ValueError(
+        f"Invalid value for `{name}`: expected {expected}. Received: `{name}={value!r}`"
+    )
+
+
+def _union(declared: str) -> str | None:
+    """`"int"`, `"Union[int, str]"` or `"int | str"` as `"int"` or `"int | str"`; None unless
+    every member is a type `parse_value` knows."""
+    text = declared.strip()
+    if text.startswith("Union[") and text.endswith("]"):
+        text = text[len("Union[") : -1].replace(",", "|")
+    members = [member.strip() for member in text.split("|")]
+    if not all(member in _EXPECTED for member in members):
+        return None
+    return " | ".join(members)
 
 
 def _to_bool(value: Any) -> bool:

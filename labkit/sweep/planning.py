@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -145,7 +146,7 @@ def load_yaml_mapping(path: str | os.PathLike, kind: str, expected: str) -> dict
             f"{kind.capitalize()} file not found. Received: `{kind}={str(path)!r}`"
         )
     try:
-        mapping = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        mapping = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ValueError(
             f"The {kind} file is not valid YAML: {_one_line(error)}. "
@@ -157,6 +158,23 @@ def load_yaml_mapping(path: str | os.PathLike, kind: str, expected: str) -> dict
             f"Received: a {type(mapping).__name__} in `{path}`"
         )
     return mapping
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML requires unique keys;
+    PyYAML would keep the last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            with contextlib.suppress(TypeError):  # an unhashable key is the base class's error
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _one_line(error: Exception) -> str:
@@ -220,8 +238,8 @@ def check_grid(notebook: str | os.PathLike, grid: Mapping[str, Any]) -> dict[str
             )
         if name == OUTPUT_DIR_PARAMETER:
             raise ValueError(
-                f"`{name}` is set by the sweep to each run's folder; set the sweep's folder "
-                f"(`--out`) instead. Received: `{name}={values!r}`"
+                f"`{name}` is set to each run's own folder; set the runs folder (`--out`) "
+                f"instead. Received: `{name}={values!r}`"
             )
         values = values if isinstance(values, (list, tuple)) else [values]
         if not values:

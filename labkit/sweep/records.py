@@ -1,7 +1,8 @@
 """Run records: what happened to each run of a batch, in its folder's `run.json` and `runs.csv`.
 
 A record is written when a run starts (`running`) and again when it ends, atomically, so a reader
-never sees half of one.
+never sees half of one. On a full disk, where no second copy fits, a record is rewritten in place
+instead; what cannot be written at all raises `RecordWriteError`, naming the file.
 
 Example:
 
@@ -12,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 import warnings
@@ -36,6 +39,7 @@ __all__ = [
     "SUMMARY_FILE",
     "TIMED_OUT",
     "NotebookRecord",
+    "RecordWriteError",
     "read_record",
     "read_records",
     "write_record",
@@ -53,6 +57,22 @@ TIMED_OUT = "timed_out"
 INTERRUPTED = "interrupted"  # stopped by Ctrl-C, SIGTERM or SIGHUP
 PRUNED = "pruned"  # stopped by a search whose pruner rejected it; its partial results stay
 STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED, PRUNED)
+# Errors of a disk that has no room left, where a small file may still be rewritten in place.
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+
+
+class RecordWriteError(OSError):
+    """A record (`run.json`, `runs.csv`) could not be written: the disk is full, or the folder
+    is gone. `filename` names the file.
+
+    Example:
+
+    >>> str(RecordWriteError(28, "No space left on device", "runs/sweep/runs.csv"))
+    'Could not write runs/sweep/runs.csv: No space left on device (errno 28)'
+    """
+
+    def __str__(self) -> str:
+        return f"Could not write {self.filename}: {self.strerror} (errno {self.errno})"
 
 
 @dataclasses.dataclass
@@ -100,14 +120,49 @@ class NotebookRecord:
 
 
 def write_record(run_dir: str | os.PathLike, record: NotebookRecord) -> None:
-    """Writes `record` to `run_dir/run.json` atomically.
+    """Writes `record` to `run_dir/run.json` atomically (in place on a full disk).
+
+    Raises:
+        RecordWriteError: it could not be written, naming the file.
 
     Example:
 
     >>> write_record("runs/sweep/seed=0-843f5ee4", NotebookRecord("seed=0-843f5ee4", {"seed": 0}))
     """
     text = json.dumps(record.to_json(), indent=2, default=str)
-    atomic_write(Path(run_dir) / RECORD_FILE, text + "\n")
+    _write(Path(run_dir) / RECORD_FILE, text + "\n", in_place=True)
+
+
+def _write(path: Path, text: str, in_place: bool = False) -> None:
+    """Writes `text` to `path` atomically; with `in_place`, a full disk rewrites it in place.
+
+    Raises:
+        RecordWriteError: naming `path`.
+    """
+    try:
+        atomic_write(path, text)
+    except OSError as error:
+        if in_place and error.errno in _NO_ROOM and path.is_file() and _rewrite(path, text):
+            return
+        raise RecordWriteError(error.errno, error.strerror or str(error), str(path)) from None
+
+
+def _rewrite(path: Path, text: str) -> bool:
+    """Rewrites a small file in place, in the blocks its old content frees; puts the old content
+    back if the new one does not fit. Returns whether the new content was written."""
+    data = text.encode("utf-8")
+    try:
+        old = path.read_bytes()
+        with path.open("wb", buffering=0) as file:
+            with contextlib.suppress(OSError):
+                if file.write(data) == len(data):
+                    return True
+            file.seek(0)
+            file.truncate()
+            file.write(old)
+    except OSError:
+        pass
+    return False
 
 
 def read_record(run_dir: str | os.PathLike) -> NotebookRecord | None:
@@ -169,6 +224,9 @@ def write_summary(out_dir: str | os.PathLike, records: Iterable[NotebookRecord])
         for record in records
     ]
     path = Path(out_dir) / SUMMARY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, pd.DataFrame(rows).to_csv(index=False))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RecordWriteError(error.errno, error.strerror, str(path)) from None
+    _write(path, pd.DataFrame(rows).to_csv(index=False))
     return path

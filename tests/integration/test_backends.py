@@ -24,10 +24,12 @@ MODULES = [
     "tests/test_batches.py",
     "tests/test_meanonly.py",
     "tests/test_models.py",
+    "tests/test_steps_per_execution.py",
     "tests/paper/test_paper_optimizer.py",
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_weightnorm_module_passes_on_backend(backend):
     if importlib.util.find_spec(backend) is None:

@@ -44,6 +44,7 @@ def _fit(model, data, plot, epochs=2, batch_size=50, extra=()):
     )
 
 
+@pytest.mark.slow
 def test_live_plot_records_every_batch_and_epoch_of_each_run(tiny_data, compiled_convnet):
     plot = LivePlot(mode="off")
     _fit(compiled_convnet(), tiny_data, plot, epochs=2)
@@ -55,6 +56,7 @@ def test_live_plot_records_every_batch_and_epoch_of_each_run(tiny_data, compiled
     assert run.state == "completed" and run.epochs == 2 and run.steps == 4
 
 
+@pytest.mark.slow
 def test_two_models_share_one_figure_in_the_tutorial_colours(tiny_data, compiled_convnet):
     plot = LivePlot(mode="off")
     _fit(compiled_convnet(), tiny_data, plot, epochs=1)
@@ -66,12 +68,14 @@ def test_two_models_share_one_figure_in_the_tutorial_colours(tiny_data, compiled
     assert "WeightNorm ConvNet: completed" in figure.layout.title.text
 
 
+@pytest.mark.slow
 def test_an_explicit_label_names_the_run(tiny_data, compiled_convnet):
     plot = LivePlot(mode="off", label="lr=0.01")
     _fit(compiled_convnet(), tiny_data, plot, epochs=1)
     assert list(plot.history.runs) == ["lr=0.01"]
 
 
+@pytest.mark.slow
 def test_save_html_writes_the_figure_as_it_stands(tiny_data, compiled_convnet, tmp_path):
     plot = LivePlot(mode="off", label="lr=0.01")
     _fit(compiled_convnet(), tiny_data, plot, epochs=1)
@@ -81,6 +85,7 @@ def test_save_html_writes_the_figure_as_it_stands(tiny_data, compiled_convnet, t
     assert text.count('"legendgroup":"lr=0.01"') == len(plot.figure().data)
 
 
+@pytest.mark.slow
 def test_stop_ends_the_fit_after_the_current_batch_and_keeps_the_history(
     tiny_data, compiled_convnet
 ):
@@ -99,6 +104,7 @@ def test_stop_ends_the_fit_after_the_current_batch_and_keeps_the_history(
     assert plot.history.runs["weightnorm"].state == "completed"
 
 
+@pytest.mark.slow
 def test_stopped_runs_keep_their_history_through_the_runner(tiny_data, tmp_path):
     plot = LivePlot(mode="off")
     params = ExperimentParams(epochs=4, batch_size=50, output_dir=str(tmp_path))
@@ -111,6 +117,7 @@ def test_stopped_runs_keep_their_history_through_the_runner(tiny_data, tmp_path)
     assert len(plot.history.runs["regular"].series["loss"]) == 9
 
 
+@pytest.mark.slow
 def test_headless_runs_show_one_static_figure_and_create_no_widget(
     tiny_data, compiled_convnet, fake_kernel, monkeypatch
 ):

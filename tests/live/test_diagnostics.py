@@ -49,6 +49,7 @@ def _w(layer) -> np.ndarray:
     return keras.ops.convert_to_numpy(layer.normalized_kernels()[0]).astype(np.float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transpose", [False, True])
 def test_the_probe_measures_what_the_layers_hold(transpose):
     model = _model(transpose=transpose)
@@ -75,6 +76,7 @@ def test_the_probe_measures_what_the_layers_hold(transpose):
     assert values[f"wn/{middle}/effective_step"] > 0
 
 
+@pytest.mark.slow
 def test_with_plain_sgd_the_norm_of_v_only_grows():
     """Salimans & Kingma (2016), section 2.1: gradient steps are orthogonal to v."""
     model = _model(keras.optimizers.SGD(0.5))
@@ -88,6 +90,7 @@ def test_with_plain_sgd_the_norm_of_v_only_grows():
         assert np.all(np.diff(norms) >= -1e-6 * norms[:-1])
 
 
+@pytest.mark.slow
 def test_diagnostics_are_drawn_as_a_second_row_in_every_renderer(fake_kernel):
     model = _model()
     x, y = _data(32)
@@ -118,6 +121,7 @@ def test_a_model_without_weight_norm_gets_an_empty_row():
     assert WeightNormProbe().attach(model) == []
 
 
+@pytest.mark.slow
 def test_the_runner_writes_one_value_per_epoch_to_history_and_metrics(tiny_data, tmp_path):
     plot = LivePlot(mode="off", diagnostics=True, diagnostics_every=2)
     params = ExperimentParams(
@@ -155,6 +159,7 @@ def test_a_retrained_model_is_probed_without_finding_its_axes_again(monkeypatch)
     assert len(found) == 2
 
 
+@pytest.mark.slow
 def test_an_epoch_ending_on_a_measurement_does_not_read_the_weights_again(monkeypatch):
     import labkit.live.diagnostics as diagnostics
 

@@ -185,6 +185,7 @@ def test_the_other_renderers_take_the_same_options_as_arguments(fake_kernel):
     assert plot.toolbar is None
 
 
+@pytest.mark.slow
 def test_a_keras_schedule_draws_the_learning_rate_as_it_changes(fake_kernel):
     import keras
 
