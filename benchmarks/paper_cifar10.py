@@ -24,7 +24,10 @@ Usage:
     python benchmarks/paper_cifar10.py --schedule gpu --out runs/paper_cifar10 \\
         [--normalization all] [--epochs N] [--seed 0] [--train-limit N] [--test-limit N] \\
         [--time-budget SECONDS] [--bundle FILE.tar.gz] [--jit-compile auto|true|false] \\
-        [--steps-per-execution 1]
+        [--steps-per-execution auto|N]
+
+`--jit-compile` and `--steps-per-execution` default to `auto`, resolved as for every labkit run
+(`labkit.speed`: on JAX, XLA and 32 steps per call for runs of >= 1,000 steps).
 
 The last line printed is `paper_cifar10_seconds=X`, the command's wall time.
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -58,14 +62,17 @@ from labkit.paper.data import load_paper_data  # noqa: E402
 from labkit.paper.experiment import (  # noqa: E402
     EVALUATION_BATCH,
     compiled_paper_convnet,
+    paper_speed,
     run_paper_experiment,
 )
 from labkit.paper.init import paper_data_init  # noqa: E402
 from labkit.paper.params import NOTEBOOK_NORMALIZATIONS, PaperParams, paper_runs  # noqa: E402
 from labkit.paper.schedule import SCHEDULES  # noqa: E402
 from labkit.results import library_versions  # noqa: E402
+from labkit.speed import Speed  # noqa: E402
 
-# Steps the calibration times (after compiling), and the margin on its projection.
+# Steps the calibration times (after compiling; at least two calls at the runs'
+# `steps_per_execution`), and the margin on its projection.
 CALIBRATION_STEPS = 20
 SAFETY = 1.2
 MIN_EPOCHS = 2
@@ -93,15 +100,16 @@ def device_name() -> str:
     return f"gpu: {gpus[0].name}" if gpus else "cpu"
 
 
-def calibrate(params: PaperParams, data) -> dict[str, float]:
+def calibrate(params: PaperParams, data, speed: Speed) -> dict[str, float]:
     """Seconds to compile, per training step and per evaluated image, on a throwaway model
-    with the most layers (weight norm + mean-only batch norm)."""
+    with the most layers (weight norm + mean-only batch norm), compiled as the runs are."""
     probe = dataclasses.replace(params, normalization="weightnorm+meanonly", run_name=None)
-    count = min(CALIBRATION_STEPS * params.batch_size, len(data.x_train))
+    steps = max(CALIBRATION_STEPS, 2 * speed.steps_per_execution)
+    count = min(steps * params.batch_size, len(data.x_train))
     batches = ShuffledBatches(
         data.x_train[:count], data.y_train[:count], params.batch_size, seed=params.seed
     )
-    model = compiled_paper_convnet(probe, data, steps_per_epoch=len(batches))
+    model = compiled_paper_convnet(probe, data, len(batches), speed)
     paper_data_init(model, data.x_train[:count])  # before training, as JAX requires
     test = (data.x_test[: 2 * EVALUATION_BATCH], data.y_test[: 2 * EVALUATION_BATCH])
     timings = []
@@ -202,7 +210,9 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--bundle", type=Path, default=None, help="a .tar.gz of --out")
     parser.add_argument("--time-budget", type=float, default=0.0, help="seconds; 0: none")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto")
-    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument(
+        "--steps-per-execution", default="auto", help="steps per compiled call: auto or N"
+    )
     parser.add_argument("--report", type=Path, default=None, help="report on a finished --out")
     args = parser.parse_args(argv)
     if args.report is not None:
@@ -210,6 +220,8 @@ def main(argv: list[str] | None = None) -> float:
         return elapsed()
 
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    per_call = args.steps_per_execution
+    per_call = int(per_call) if per_call.isdigit() else per_call
     settings = dict(
         schedule=args.schedule,
         epochs=args.epochs,
@@ -219,9 +231,12 @@ def main(argv: list[str] | None = None) -> float:
         learning_rate=args.learning_rate,
         output_dir=str(args.out),
         jit_compile=jit,
-        steps_per_execution=args.steps_per_execution,
+        steps_per_execution=per_call,
     )
-    runs = paper_runs(args.normalization, **settings)  # bad values fail here, before any work
+    try:
+        runs = paper_runs(args.normalization, **settings)  # bad values fail before any work
+    except ValueError as error:
+        parser.error(str(error))
     device = device_name()
     print(f"[{elapsed():7.1f} s] backend {keras.backend.backend()} on {device}", flush=True)
     data = load_paper_data(runs[0])
@@ -240,9 +255,12 @@ def main(argv: list[str] | None = None) -> float:
         "test_images": len(data.x_test),
         "runs": {},
     }
+    speed = paper_speed(runs[0], math.ceil(len(data.x_train) / runs[0].batch_size))
+    summary["compiled"] = speed.compile_arguments()
+    print(f"[{elapsed():7.1f} s] compiled with {speed}", flush=True)
     epochs = requested
     if args.time_budget:
-        costs = calibrate(runs[0], data)
+        costs = calibrate(runs[0], data, speed)
         epochs, epoch_s = fitting_epochs(
             requested, len(runs), args.time_budget, costs, data, runs[0].batch_size
         )

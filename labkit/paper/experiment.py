@@ -29,11 +29,13 @@ from labkit.paper.optimizer import PaperAdam
 from labkit.paper.params import PaperParams
 from labkit.recording import STEP_LOSS_EVERY, EpochRecorder, StepRecorder, recorded_outcome
 from labkit.results import RunResult, library_versions
+from labkit.speed import Speed, resolve_speed
 
 __all__ = [
     "run_paper_experiment",
     "run_paper_experiments",
     "compiled_paper_convnet",
+    "paper_speed",
     "ClassificationError",
     "EVALUATION_BATCH",
 ]
@@ -68,13 +70,19 @@ def _misclassified(y_true, y_pred):
     return ops.cast(wrong, "float32")
 
 
-def compiled_paper_convnet(params: PaperParams, data: Dataset, steps_per_epoch: int) -> keras.Model:
+def compiled_paper_convnet(
+    params: PaperParams, data: Dataset, steps_per_epoch: int, speed: Speed | None = None
+) -> keras.Model:
     """The paper's ConvNet for `params`, compiled with the paper's optimizer and schedule.
+
+    `speed` (the `jit_compile` and `steps_per_execution` to compile with) defaults to
+    `paper_speed(params, steps_per_epoch)`.
 
     Example:
 
     >>> model = compiled_paper_convnet(PaperParams(), data, steps_per_epoch=20)
     """
+    speed = speed or paper_speed(params, steps_per_epoch)
     model = build_paper_convnet(
         params.normalization,
         num_classes=data.num_classes,
@@ -86,10 +94,22 @@ def compiled_paper_convnet(params: PaperParams, data: Dataset, steps_per_epoch: 
         optimizer=PaperAdam(learning_rate, beta_1=beta_1),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["accuracy", ClassificationError()],
-        jit_compile=params.jit_compile,
-        steps_per_execution=params.steps_per_execution,
+        **speed.compile_arguments(),
     )
     return model
+
+
+def paper_speed(params: PaperParams, steps_per_epoch: int) -> Speed:
+    """`params.jit_compile` and `params.steps_per_execution`, `"auto"` resolved for a run of
+    `params.epochs_to_run` epochs of `steps_per_epoch` steps (`labkit.speed.resolve_speed`).
+
+    Example:
+
+    >>> paper_speed(PaperParams(schedule="gpu"), steps_per_epoch=500)  # on JAX  # doctest: +SKIP
+    Speed(jit_compile=True, steps_per_execution=32)
+    """
+    steps = params.epochs_to_run * steps_per_epoch
+    return resolve_speed(params.jit_compile, params.steps_per_execution, steps=steps)
 
 
 def run_paper_experiment(
@@ -101,7 +121,8 @@ def run_paper_experiment(
     """Trains the paper's ConvNet as `params` describe and returns its `RunResult`.
 
     Seeds everything, loads the whitened data (unless `data` is given), builds and compiles
-    the model, initializes it from `params.init_examples` training images drawn with the
+    the model (`"auto"` speed settings resolved by `paper_speed`; `RunResult.compiled` says
+    what was used), initializes it from `params.init_examples` training images drawn with the
     seed, then `fit`s with the test set evaluated after every epoch. The history is recorded
     after every epoch and the training loss every few steps, and written to
     `<output_dir>/<run_name>/` as it grows (`metrics.json`, `history.csv`), so a run that is
@@ -125,9 +146,14 @@ def run_paper_experiment(
     if data is None:
         data = load_paper_data(params)
     batches = ShuffledBatches(data.x_train, data.y_train, params.batch_size, seed=params.seed)
-    model = compiled_paper_convnet(params, data, steps_per_epoch=len(batches))
+    speed = paper_speed(params, len(batches))
+    model = compiled_paper_convnet(params, data, len(batches), speed)
     result = RunResult(
-        params=params, started_at=utc_now(), versions=library_versions(), model=model
+        params=params,
+        started_at=utc_now(),
+        versions=library_versions(),
+        model=model,
+        compiled=speed.compile_arguments(),
     )
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)

@@ -16,17 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labkit._checks import check, check_choice, check_int, is_int, is_number, quoted
+from labkit._checks import check, check_choice, check_int, is_int, is_number
 from labkit._io import writable_dir_problem
 from labkit.paper.schedule import SCHEDULES, PaperSchedule
 from labkit.params import MAX_SEED
+from labkit.speed import AUTO, check_speed
 from labkit.variants import NORMALIZATION_RUNS, NORMALIZATIONS
 
-__all__ = ["PaperParams", "paper_runs", "NOTEBOOK_NORMALIZATIONS", "JIT_COMPILE_CHOICES"]
+__all__ = ["PaperParams", "paper_runs", "NOTEBOOK_NORMALIZATIONS"]
 
 # A notebook's `normalization`: one of the four, or "all" of them one after the other.
 NOTEBOOK_NORMALIZATIONS = (*NORMALIZATIONS, "all")
-JIT_COMPILE_CHOICES = ("auto", True, False)
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,12 @@ class PaperParams:
             `None` writes nothing.
         archive: Offline CIFAR-10 archive; `None` uses `$LABKIT_CIFAR10_ARCHIVE` or Keras.
         run_name: Name of the run's folder; defaults to the normalization's run name.
-        jit_compile: Passed to `model.compile`: `"auto"`, `True` or `False` (or the strings
-            `"true"` and `"false"`).
-        steps_per_execution: Passed to `model.compile`: steps per compiled call, >= 1.
+        jit_compile: Keras' `compile(jit_compile=...)`: `True` (XLA), `False`, or `"auto"`
+            (the default), resolved by `labkit.speed.resolve_speed` as for every labkit run.
+        steps_per_execution: Keras' `compile(steps_per_execution=...)`: optimizer steps per
+            call into the compiled step, an integer >= 1 or `"auto"` (the default, resolved
+            by `labkit.speed.resolve_speed`: 32 on TensorFlow and JAX for runs of >= 1,000
+            steps, such as the `gpu` and `full` schedules, else 1).
 
     Example:
 
@@ -78,8 +81,8 @@ class PaperParams:
     output_dir: str | None = None
     archive: str | None = None
     run_name: str | None = None
-    jit_compile: bool | str = "auto"
-    steps_per_execution: int = 1
+    jit_compile: bool | str = AUTO
+    steps_per_execution: int | str = AUTO
 
     def __post_init__(self):
         check_choice("normalization", self.normalization, NORMALIZATIONS)
@@ -98,13 +101,7 @@ class PaperParams:
         for name in ("output_dir", "archive", "run_name"):
             value = getattr(self, name)
             check(name, value, value is None or isinstance(value, str), "a string or None")
-        jit = self.jit_compile
-        if isinstance(jit, str) and jit in ("true", "false"):  # as a notebook or CLI passes them
-            jit = jit == "true"
-            object.__setattr__(self, "jit_compile", jit)
-        valid_jit = isinstance(jit, bool) or jit == "auto"
-        check("jit_compile", jit, valid_jit, f"one of {quoted(JIT_COMPILE_CHOICES)}")
-        check_int("steps_per_execution", self.steps_per_execution, minimum=1)
+        check_speed(self.jit_compile, self.steps_per_execution)
         if self.run_name is None:
             object.__setattr__(self, "run_name", NORMALIZATION_RUNS[self.normalization])
 

@@ -49,6 +49,7 @@ def _authors_adam(schedule: PaperSchedule, lr: float) -> np.ndarray:
     return w.ravel()
 
 
+@pytest.mark.slow  # a few steps of a linear model
 def test_paper_adam_in_fit_follows_the_authors_updates_and_schedule():
     schedule = PaperSchedule("test", epochs=4)  # held for 2 epochs, then 1 and 0.5 of the rate
     assert [schedule.learning_rate_factor(e) for e in range(4)] == [1.0, 1.0, 1.0, 0.5]
@@ -83,6 +84,7 @@ def _stock_adam_kernel(beta_1, callback: bool) -> np.ndarray:
     return _kernel(model)
 
 
+@pytest.mark.slow  # a few steps of a linear model
 def test_what_keras_own_adam_does_with_a_beta_1_changed_by_a_callback():
     """Why `PaperAdam` takes `beta_1` as a schedule (see labkit/paper/optimizer.py)."""
     unchanged = _stock_adam_kernel(0.9, callback=False)
@@ -114,6 +116,7 @@ def test_the_learning_rate_schedule_is_the_authors_at_200_epochs():
     assert SCHEDULES["cpu"].epochs == 4 and SCHEDULES["cpu"].train_limit == 1000
 
 
+@pytest.mark.slow  # a few steps of a linear model
 def test_paper_adam_serializes_with_its_schedules(tmp_path):
     learning_rate, beta_1 = SCHEDULES["gpu"].keras_schedules(0.001, steps_per_epoch=500)
     optimizer = PaperAdam(learning_rate, beta_1=beta_1)

@@ -31,10 +31,10 @@ def test_runs_are_named_after_their_normalization():
     assert [run.normalization for run in paper_runs("batchnorm")] == ["batchnorm"]
 
 
-def test_jit_compile_takes_the_strings_a_notebook_passes():
-    assert PaperParams(jit_compile="true").jit_compile is True
-    assert PaperParams(jit_compile="false").jit_compile is False
-    assert PaperParams().to_dict()["jit_compile"] == "auto"
+def test_speed_settings_default_to_auto_as_every_labkit_run():
+    params = PaperParams()
+    assert (params.jit_compile, params.steps_per_execution) == ("auto", "auto")
+    assert PaperParams(jit_compile=False, steps_per_execution=1).to_dict()["jit_compile"] is False
 
 
 @pytest.mark.parametrize(
@@ -47,8 +47,8 @@ def test_jit_compile_takes_the_strings_a_notebook_passes():
         ({"batch_size": 0}, "`batch_size`: expected an integer >= 1"),
         ({"learning_rate": 0.0}, "`learning_rate`: expected a number in \\(0, 10\\]"),
         ({"seed": 2**32}, "`seed`: expected an integer in \\[0, 4294967295\\]"),
-        ({"jit_compile": "yes"}, "`jit_compile`: expected one of 'auto', True, False"),
-        ({"steps_per_execution": 0}, "`steps_per_execution`: expected an integer >= 1"),
+        ({"jit_compile": "yes"}, "`jit_compile`: expected 'auto', True or False"),
+        ({"steps_per_execution": 0}, "`steps_per_execution`: expected 'auto' or an integer >= 1"),
         ({"epoch": 3}, "Unknown parameter `epoch`. Valid parameters: archive, batch_size"),
     ],
 )
