@@ -39,6 +39,16 @@ _LAZY = {
     "LivePlot": "labkit.live",
     "load_tfa_model": "labkit.tfa_checkpoints",
     "load_tfa_weights": "labkit.tfa_checkpoints",
+    # The paper's own CIFAR-10 experiment (labkit.paper).
+    "build_paper_convnet": "labkit.paper.model",
+    "paper_data_init": "labkit.paper.init",
+    "ZCAWhitening": "labkit.paper.zca",
+    "PaperParams": "labkit.paper.params",
+    "paper_runs": "labkit.paper.params",
+    "load_paper_data": "labkit.paper.data",
+    "run_paper_experiments": "labkit.paper.experiment",
+    "paper_comparison": "labkit.paper.compare",
+    "error_figure": "labkit.paper.figures",
 }
 
 __all__ = ["__version__", *_LAZY]

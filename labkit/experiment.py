@@ -7,7 +7,6 @@ Data flows one way: `ExperimentParams` (`labkit.params`) -> `load_dataset` + `bu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +71,7 @@ def run_experiment(
 
     from labkit.batches import ShuffledBatches, validation_data
     from labkit.models import build_convnet
-    from labkit.recording import STEP_EVERY, EpochRecorder, StepRecorder
+    from labkit.recording import STEP_EVERY, EpochRecorder, StepRecorder, recorded_outcome
     from labkit.speed import resolve_speed
     from labkit.weightnorm import data_init
 
@@ -113,8 +112,7 @@ def run_experiment(
     folder = Path(params.output_dir) / params.run_name if params.output_dir else None
     recorder = EpochRecorder(result, folder)
     steps = StepRecorder(result, STEP_EVERY, params.batch_size, len(data.x_train))
-    start = time.perf_counter()
-    try:
+    with recorded_outcome(result, folder, params.epochs):
         if params.weight_norm and params.data_init:
             data_init(model, _data_init_batch(params, data, batches))
         model.fit(
@@ -126,21 +124,6 @@ def run_experiment(
             callbacks=[steps, *callbacks, recorder],
             verbose=verbose,
         )
-        # A stop request (LivePlot's Stop button, EarlyStopping) ends the fit early, even in
-        # its last epoch, which Keras still records as a whole epoch.
-        stopped = model.stop_training or result.epochs_completed < params.epochs
-        result.status = "stopped" if stopped else "completed"
-    except KeyboardInterrupt:
-        result.status = "interrupted"
-        raise
-    except Exception as error:
-        result.status = "failed"
-        result.error = f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        result.duration_s = round(time.perf_counter() - start, 3)
-        if folder is not None:
-            result.save(folder)
     return result
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -12,7 +13,7 @@ from labkit._checks import check_int
 from labkit.results import RunResult
 from labkit.running_means import EpochExamples, StepValues
 
-__all__ = ["EpochRecorder", "StepRecorder", "STEP_EVERY"]
+__all__ = ["EpochRecorder", "StepRecorder", "STEP_EVERY", "recorded_outcome"]
 
 # Optimizer steps between two records of `StepRecorder` in `run_experiment`: every step.
 STEP_EVERY = 1
@@ -135,3 +136,39 @@ class StepRecorder(keras.callbacks.Callback):
         for key, value in record.items():
             self.result.steps.setdefault(key, []).append(value)
         self._stretch, self._count = {}, 0.0
+
+
+
+@contextlib.contextmanager
+def recorded_outcome(result: RunResult, folder: Path | None, epochs: int) -> Iterator[None]:
+    """Records how the training inside the block ends, and saves the run whatever happens.
+
+    A block that returns leaves the run `"completed"`, or `"stopped"` if fewer than `epochs`
+    epochs were recorded or the model was asked to stop (`model.stop_training`: LivePlot's
+    Stop button, `EarlyStopping`; Keras records such a last epoch whole). An interruption
+    leaves it `"interrupted"` and an error `"failed"` (with `"Type: message"` in
+    `result.error`); both are re-raised. In every case `result.duration_s` is set and, when
+    `folder` is set, the run is written there, so nothing computed is lost.
+
+    Example:
+
+    >>> with recorded_outcome(result, Path("runs/demo/regular"), epochs=10):
+    ...     model.fit(x, y, epochs=10, callbacks=[EpochRecorder(result)])
+    """
+    start = time.perf_counter()
+    try:
+        yield
+        stop_requested = result.model is not None and result.model.stop_training
+        stopped = stop_requested or result.epochs_completed < epochs
+        result.status = "stopped" if stopped else "completed"
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        raise
+    except Exception as error:
+        result.status = "failed"
+        result.error = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        result.duration_s = round(time.perf_counter() - start, 3)
+        if folder is not None:
+            result.save(folder)

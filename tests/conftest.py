@@ -155,6 +155,54 @@ def run_labkit():
     return run
 
 
+def execute_notebook(notebook: Path, parameters: dict, folder: Path) -> list[dict]:
+    """Runs `notebook` headless with papermill in `folder` (`executed.ipynb` is written there)
+    and returns the outputs of its code cells, in order."""
+    import nbformat
+    import papermill
+
+    executed = folder / "executed.ipynb"
+    papermill.execute_notebook(
+        str(notebook),
+        str(executed),
+        parameters=parameters,
+        cwd=str(folder),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return [
+        output
+        for cell in nbformat.read(executed, as_version=4).cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    ]
+
+
+def gathered_parameters(notebook: Path, variable: str = "params") -> set[str]:
+    """The keyword names of the `dict(...)` call that `notebook` assigns to `variable`: the
+    parameters a labkit notebook hands to labkit."""
+    import ast
+
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    gathering = next(cell for cell in cells if f"{variable} = dict(" in cell.source)
+    call = next(
+        node.value
+        for node in ast.parse(gathering.source).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == variable
+    )
+    return {keyword.arg for keyword in call.keywords}
+
+
+@pytest.fixture
+def notebooks():
+    """`execute_notebook` and `gathered_parameters`, for the notebook tests."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(execute=execute_notebook, gathered_parameters=gathered_parameters)
+
+
 @pytest.fixture
 def local_cluster():
     """A one-worker Dask `LocalCluster` on 127.0.0.1 (skips where `distributed` is missing)."""

@@ -13,6 +13,15 @@ from labkit.batches import ShuffledBatches
 from labkit.live import progress
 from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.panel_controller import data_key
+from labkit.paper import params as paper_params
+from labkit.paper import schedule as paper_schedule
+from labkit.paper import step_schedules
+from labkit.paper.data import authors_scale
+from labkit.paper.experiment import ClassificationError
+from labkit.paper.model import authors_parameter_counts, build_paper_convnet
+from labkit.paper.optimizer import PaperAdam
+from labkit.paper.scale import InitScale
+from labkit.paper.zca import ZCAWhitening
 from labkit.params import ExperimentParams
 from labkit.results import RunRecord, RunResult
 from labkit.running_means import EpochExamples, StepValues
@@ -39,6 +48,16 @@ EXAMPLES = [
     ShuffledBatches,
     StepValues,
     EpochExamples,
+    paper_params,
+    paper_schedule,
+    step_schedules,
+    ZCAWhitening,
+    InitScale,
+    build_paper_convnet,
+    authors_parameter_counts,
+    authors_scale,
+    PaperAdam,
+    ClassificationError,
 ]
 
 

@@ -340,27 +340,11 @@ def test_the_grid_is_the_documented_comparison(tmp_path):
     assert [params.normalization for params in trainings] == list(NORMALIZATIONS)
 
 
-def _executed_outputs(parameters: dict, cwd: Path) -> list:
-    """The outputs of the notebook's code cells, run by papermill in `cwd`."""
-    executed = cwd / "executed.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(executed),
-        parameters=parameters,
-        cwd=str(cwd),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    cells = nbformat.read(executed, as_version=4).cells
-    return [output for cell in cells if cell.cell_type == "code" for output in cell.outputs]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path):
-    outputs = _executed_outputs(
-        {"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD}, cwd=tmp_path
-    )
+def test_headless_run_shows_tables_figures_and_the_verdict(runs_dir, tmp_path, notebooks):
+    parameters = {"runs_dir": str(runs_dir), "loss_threshold": THRESHOLD}
+    outputs = notebooks.execute(NOTEBOOK, parameters, tmp_path)
     assert not [output for output in outputs if output.output_type == "error"]
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     titles = [
@@ -427,12 +411,14 @@ def test_a_rerun_of_the_study_trains_only_what_is_missing(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_without_a_runs_folder_the_notebook_trains_the_reduced_study(cifar10_env, tmp_path):
+def test_without_a_runs_folder_the_notebook_trains_the_reduced_study(
+    cifar10_env, tmp_path, notebooks
+):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in cifar10_env.items():
             patch.setenv(name, value)
         # `runs_dir` empty, as when the notebook is opened.
-        outputs = _executed_outputs({"reduced_study": TINY_STUDY}, cwd=tmp_path)
+        outputs = notebooks.execute(NOTEBOOK, {"reduced_study": TINY_STUDY}, tmp_path)
     markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert markdown[0].startswith("**This is the reduced study**")
     assert FULL_STUDY_COMMAND in markdown[0]

@@ -26,6 +26,7 @@ MODULES = [
     "tests/test_models.py",
     "tests/test_per_step_values.py",
     "tests/test_steps_per_execution.py",
+    "tests/paper/test_paper_optimizer.py",
 ]
 
 

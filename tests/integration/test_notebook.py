@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -12,12 +11,6 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "weight_norm.ipynb"
 TINY = {"epochs": 1, "train_limit": 2000, "test_limit": 500}
-
-
-def _outputs(notebook) -> list[dict]:
-    return [
-        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
-    ]
 
 
 def test_every_parameter_is_documented_with_type_and_help():
@@ -32,17 +25,10 @@ def test_every_parameter_is_documented_with_type_and_help():
         assert parameter["help"], name
 
 
-def test_every_parameter_reaches_the_runs():
+def test_every_parameter_reaches_the_runs(notebooks):
     """The cell that gathers the parameters for labkit names each one (`live` and `diagnostics`
     go to `LivePlot` on their own, and are checked with them)."""
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    gathering = next(cell for cell in cells if "params = dict(" in cell.source)
-    call = next(
-        node.value
-        for node in ast.parse(gathering.source).body
-        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "params"
-    )
-    gathered = {keyword.arg for keyword in call.keywords}
+    gathered = notebooks.gathered_parameters(NOTEBOOK)
     assert gathered == set(papermill.inspect_notebook(str(NOTEBOOK))) - {"live", "diagnostics"}
 
 
@@ -55,17 +41,9 @@ def test_notebook_is_committed_clean():
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_headless_run_saves_table_figure_and_metrics(offline_cifar10, tmp_path):
-    executed = tmp_path / "executed.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(executed),
-        parameters={**TINY, "output_dir": str(tmp_path / "runs")},
-        cwd=str(tmp_path),
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    outputs = _outputs(nbformat.read(executed, as_version=4))
+def test_headless_run_saves_table_figure_and_metrics(offline_cifar10, tmp_path, notebooks):
+    parameters = {**TINY, "output_dir": str(tmp_path / "runs")}
+    outputs = notebooks.execute(NOTEBOOK, parameters, tmp_path)
     html = "".join(str(output.get("data", {}).get("text/html", "")) for output in outputs)
     assert "tutorial_val_accuracy" in html and "WeightNorm ConvNet" in html
     figures = [o["data"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
