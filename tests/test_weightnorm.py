@@ -866,12 +866,18 @@ def test_remove_weight_norm_from_model(build):
 
 @pytest.mark.parametrize(
     "layer",
-    [layers.Flatten(), layers.Dropout(0.5), layers.BatchNormalization(), layers.Embedding(5, 2)],
+    [layers.Flatten(), layers.Dropout(0.5), layers.BatchNormalization()],
     ids=lambda layer: type(layer).__name__,
 )
 def test_layer_without_kernel_is_rejected(layer):
-    with pytest.raises(ValueError, match=rf"`{type(layer).__name__}` has none"):
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"cannot wrap `{name}` layer .*: it has no kernel"):
         WeightNormalization(layer)
+
+
+def test_embedding_is_normalized_only_on_request():
+    with pytest.raises(ValueError, match=r"only on request: pass `kernels=\('embeddings',\)`"):
+        WeightNormalization(layers.Embedding(5, 2))
 
 
 def test_double_wrapping_is_rejected():
