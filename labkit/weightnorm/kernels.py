@@ -253,16 +253,22 @@ SUPPORTED_LAYERS: tuple[type, ...] = (
 )
 
 
+_NO_KERNEL = "it has no kernel"
+
+
 def unsupported_reason(layer: keras.layers.Layer) -> str | None:
     """Why `layer` cannot be weight-normalized, or None if it can.
 
     Example:
 
-    >>> unsupported_reason(keras.layers.BatchNormalization())[:19]
-    'it has no kernel (s'
+    >>> unsupported_reason(keras.layers.BatchNormalization())
+    'it has no kernel'
     """
     if isinstance(layer, keras.Model):
-        return "it is a model; use `labkit.apply_weight_norm(model)` for a whole model"
+        return (
+            "it is a model; `labkit.apply_weight_norm(model)` wraps the layers of a Sequential "
+            "or functional model, and a subclassed model's code must wrap its own"
+        )
     if isinstance(layer, (keras.layers.Wrapper, keras.layers.Bidirectional)):
         inner = type(getattr(layer, "layer", getattr(layer, "forward_layer", layer))).__name__
         return (
@@ -286,10 +292,7 @@ def unsupported_reason(layer: keras.layers.Layer) -> str | None:
         return rule.refusal(layer)
     if hasattr(layer, "kernel_initializer"):  # a custom layer with a `kernel`
         return None
-    return (
-        f"it has no kernel (supported: {', '.join(c.__name__ for c in SUPPORTED_LAYERS)}, "
-        "or a layer whose `kernel` has its output units last)"
-    )
+    return _NO_KERNEL
 
 
 def own_rule(layer: keras.layers.Layer) -> KernelRule | None:
@@ -316,6 +319,9 @@ def rule_for(layer: keras.layers.Layer) -> KernelRule:
     (2,)
     """
     reason = unsupported_reason(layer)
+    if reason == _NO_KERNEL:
+        supported = ", ".join(cls.__name__ for cls in SUPPORTED_LAYERS)
+        reason += f" (supported: {supported}, or a layer whose `kernel` has its output units last)"
     if reason is not None:
         name = type(layer).__name__
         raise ValueError(

@@ -172,7 +172,8 @@ class WeightNormalization(DataDependentInit, keras.layers.Wrapper):
         self.data_init = data_init
         self.init_style = init_style
         self.supports_masking = layer.supports_masking
-        self._takes_mask = "mask" in inspect.signature(layer.call).parameters
+        parameters = inspect.signature(layer.call).parameters
+        self._takes_mask, self._takes_training = "mask" in parameters, "training" in parameters
         # Python-side mirror of the `initialized` variable, so that an initialized layer
         # adds no branch to the traced training step.
         self._known_initialized = not data_init
@@ -242,6 +243,11 @@ class WeightNormalization(DataDependentInit, keras.layers.Wrapper):
         kernel = ops.cast(kernel, "float32")
         axes = [a for a in range(len(kernel.shape)) if a not in self._unit_axes[index]]
         return ops.sum(ops.square(kernel), axis=axes) + _NORM_EPSILON
+
+    def unit_axes(self, name: str | None = None) -> tuple[int, ...]:
+        """The axes of a normalized kernel (default: the first) that index its output units;
+        its `g` has their shape, and the norm is over the other axes. Needs a built layer."""
+        return self._unit_axes[self.kernels.index(name) if name is not None else 0]
 
     def kernel_norm(self, kernel, name: str | None = None):
         """Per-unit L2 norm of a kernel, in float32 (shaped like its `g`).
@@ -335,7 +341,7 @@ class WeightNormalization(DataDependentInit, keras.layers.Wrapper):
     def compute_output_spec(self, inputs, training=None, mask=None, **kwargs):
         # The wrapped layer's own spec: its output dtype may differ from the wrapper's.
         kwargs = self._layer_kwargs(training, mask, kwargs)
-        if "training" not in inspect.signature(self.layer.call).parameters:
+        if not self._takes_training:
             kwargs.pop("training")
         return self.layer.compute_output_spec(inputs, **kwargs)
 

@@ -174,7 +174,7 @@ def _check_model(function: str, model, subclassed_advice: str) -> None:
             hint = " (for one layer: `WeightNormalization(layer)`, `wrapper.remove()`)"
         raise ValueError(
             f"`{function}` expects a Keras Sequential or functional model{hint}. "
-            f"Received: `model={model!r}` (a {type(model).__name__})"
+            f"Received: `model={_one_line(model)}` (a {type(model).__name__})"
         )
     if not isinstance(model, (keras.Sequential, keras.Function)):
         raise ValueError(
@@ -189,8 +189,21 @@ def _check_model(function: str, model, subclassed_advice: str) -> None:
         )
 
 
+def _one_line(value, limit: int = 60) -> str:
+    """`repr(value)` on one line, shortened to `limit` characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _copy(layer: keras.layers.Layer) -> keras.layers.Layer:
-    return type(layer).from_config(layer.get_config())
+    """A new layer from `layer`'s config (its weights are copied once it is built)."""
+    try:
+        return type(layer).from_config(layer.get_config())
+    except Exception as error:
+        raise ValueError(
+            f"`apply_weight_norm` could not copy layer '{layer.name}' from its config "
+            f"({type(error).__name__}: {error}). Received: `layer={type(layer).__name__}`"
+        ) from error
 
 
 def _rewrap(layer: keras.layers.Layer, change: Callable[[dict], dict]) -> keras.layers.Layer:
@@ -243,13 +256,16 @@ def remove_weight_norm(model: keras.Model) -> keras.Model:
         "in its code, replace each `WeightNormalization` layer by `wrapper.remove()` (a "
         "plain layer with the same outputs), or build it as a functional model",
     )
-    copies = []
+    copies, kept = [], []
 
     def replace(layer):
         if isinstance(layer, WeightNormalization):
             return layer.remove()
         if isinstance(layer, (keras.Sequential, keras.Function)):  # a nested model
             return remove_weight_norm(layer) if any(_weight_norm_layers(layer)) else layer
+        if isinstance(layer, keras.Model) and any(_weight_norm_layers(layer)):
+            kept.append(layer)  # a nested subclassed model: its code creates its layers
+            return layer
         if isinstance(layer, _SEQUENCE_WRAPPERS) and any(_weight_norm_layers(layer)):
             copy = _rewrap(layer, _without_weight_norm)
             copies.append((layer, copy))
@@ -262,6 +278,13 @@ def remove_weight_norm(model: keras.Model) -> keras.Model:
     )
     for layer, copy in copies:
         _assign(copy.weights, plain_weights(layer), layer.name)
+    if kept:
+        names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in kept)
+        warnings.warn(
+            f"remove_weight_norm kept the WeightNormalization layers inside subclassed "
+            f"model(s) {names}: their own code creates them; remove them there.",
+            stacklevel=2,
+        )
     return clone
 
 
@@ -365,7 +388,7 @@ def apply_weight_norm(
         return copy
 
     clone = keras.models.clone_model(model, clone_function=copy_or_wrap, recursive=True)
-    if not any(wrapped for _, _, wrapped in copies):
+    if not any(wrapped for _, _, wrapped in copies) and not any(_weight_norm_layers(model)):
         raise ValueError(
             f"`apply_weight_norm` found no layer to wrap in model '{model.name}'"
             + (f" (left: {', '.join(repr(layer.name) for layer, _ in skipped)})" if skipped else "")
@@ -400,5 +423,7 @@ def _why_not_wrapped(layer, layer_filter, embeddings: bool) -> str | None:
         reason = "Embedding layers are normalized on request: pass `embeddings=True`"
     if reason is None:
         return None
+    if selected:  # chosen by the filter: worth a word if it has weights at all
+        return reason if inner.weights else ""
     has_kernel = any("kernel" in w.name for w in inner.weights) or (is_embedding and embeddings)
-    return reason if selected or (selected is None and has_kernel) else ""
+    return reason if has_kernel else ""
