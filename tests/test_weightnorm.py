@@ -864,6 +864,7 @@ def test_remove_weight_norm_from_model(build):
 # --- inside Keras' wrappers ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_time_distributed_builds_trains_and_loads(tmp_path):
     """The issue's example: Keras needs `compute_output_shape` to build it symbolically."""
     model = keras.Sequential(
@@ -968,6 +969,8 @@ def test_a_layer_owned_by_another_wrapper_is_refused_and_a_shared_wrapper_loads(
             r"`Bidirectional\(WeightNormalization\(LSTM\(\.\.\.\)\)\)`",
         ),
         (lambda: layers.MultiHeadAttention(2, 2), "creates its kernels in EinsumDense layers"),
+        (lambda: layers.GroupQueryAttention(2, 2, 1), "creates its kernels in EinsumDense"),
+        (lambda: layers.LSTMCell(2), r"an RNN cell; wrap the RNN layer: `WeightNormalization\(RNN"),
         (lambda: keras.Sequential([layers.Dense(2)]), r"it is a model; `labkit.apply_weight_norm"),
         (lambda: layers.EinsumDense("ab,b->ab", (3,)), "no axis to take a norm over"),
         (
@@ -979,6 +982,8 @@ def test_a_layer_owned_by_another_wrapper_is_refused_and_a_shared_wrapper_loads(
         "TimeDistributed",
         "Bidirectional",
         "MultiHeadAttention",
+        "GroupQueryAttention",
+        "RNN_cell",
         "model",
         "EinsumDense",
         "StackedRNNCells",

@@ -311,38 +311,25 @@ def test_scaling_a_units_direction_changes_nothing(case, normalized, unit_scalin
 
 
 @pytest.fixture(scope="module")
-def trained(normalized, outputs, unit_scaling, removed, x):
-    """`normalized` after one SGD step (once the checks of its initial state are done: its
-    compiled forward pass serves again), with its weights before that step."""
-    before = {id(w): to_numpy(w) for w in normalized.weights}
-    history = fit_once(normalized, x)
-    return normalized, before, history
-
-
-def test_a_training_step_moves_every_g_and_v(case, trained):
-    model, before, history = trained
-    assert np.isfinite(history.history["loss"]).all()
-    for wrapper in wrappers_of(model, case):
-        for variable in (*wrapper.lengths, *wrapper.kernel_variables):
-            assert not np.array_equal(to_numpy(variable), before[id(variable)]), variable.path
-
-
-@pytest.fixture(scope="module")
-def reloaded(trained, tmp_path_factory):
-    """The trained model loaded from a `.keras` file, and a copy given its weights from a
-    `.weights.h5` file."""
-    model = trained[0]
+def reloaded(normalized, outputs, unit_scaling, removed, tmp_path_factory):
+    """`normalized` (once the checks of its initial state are done), its lengths changed so
+    that `w` differs from `v`, loaded back from a `.keras` file, and a copy given its weights
+    from a `.weights.h5` file."""
+    for wrapper in wrappers_of(normalized):
+        for g in wrapper.lengths:
+            g.assign(to_numpy(g) * np.linspace(0.5, 1.5, g.shape[-1]))
     folder = tmp_path_factory.mktemp("saved")
-    model.save(folder / "all.keras")
-    model.save_weights(folder / "all.weights.h5")
-    copy_ = keras.models.clone_model(model)  # the same layers, fresh weights
+    normalized.save(folder / "all.keras")
+    normalized.save_weights(folder / "all.weights.h5")
+    copy_ = keras.models.clone_model(normalized)  # the same layers, fresh weights
     copy_.load_weights(folder / "all.weights.h5")
     return keras.models.load_model(folder / "all.keras"), copy_
 
 
-def test_saving_and_loading_restores_config_and_weights(case, trained, reloaded):
-    """Same config, same weights (`tests/test_weightnorm.py` compares the predictions)."""
-    layer = trained[0].get_layer(layer_name(case))
+def test_saving_and_loading_restores_config_and_weights(case, normalized, reloaded):
+    """Same config, same weights (`tests/test_weightnorm.py` compares the predictions of a
+    trained model and its optimizer state)."""
+    layer = normalized.get_layer(layer_name(case))
     loaded, copy_ = reloaded
     assert serialized(loaded.get_layer(layer_name(case))) == serialized(layer)
     for restored in (loaded, copy_):
@@ -351,6 +338,24 @@ def test_saving_and_loading_restores_config_and_weights(case, trained, reloaded)
         for ours, theirs in zip(layer.weights, twin.weights, strict=True):
             assert ours.name == theirs.name
             np.testing.assert_array_equal(to_numpy(theirs), to_numpy(ours))
+
+
+@pytest.fixture(scope="module")
+def trained(normalized, reloaded, x):
+    """`normalized` after one SGD step (once the other checks are done: its compiled
+    forward pass serves them all), with its weights before that step."""
+    before = {id(w): to_numpy(w) for w in normalized.weights}
+    history = fit_once(normalized, x)
+    return normalized, before, history
+
+
+@pytest.mark.slow
+def test_a_training_step_moves_every_g_and_v(case, trained):
+    model, before, history = trained
+    assert np.isfinite(history.history["loss"]).all()
+    for wrapper in wrappers_of(model, case):
+        for variable in (*wrapper.lengths, *wrapper.kernel_variables):
+            assert not np.array_equal(to_numpy(variable), before[id(variable)]), variable.path
 
 
 def serialized(layer: layers.Layer) -> dict:
@@ -477,6 +482,7 @@ def test_data_init_is_turned_off_where_it_is_not_meaningful(case):
     assert wrapper.data_init is False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not IN_FIT_INIT, reason=f"No automatic in-fit init on {BACKEND}")
 def test_in_fit_data_init_matches_the_explicit_one():
     """The first training step initializes each layer as `data_init` does on that batch

@@ -40,6 +40,12 @@ _TRANSPOSE = (
 )
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+# Attention layers build their kernels in EinsumDense layers of their own.
+_ATTENTION = tuple(
+    getattr(keras.layers, name)
+    for name in ("MultiHeadAttention", "GroupQueryAttention")
+    if hasattr(keras.layers, name)
+)
 
 
 class KernelRule:
@@ -264,6 +270,7 @@ def unsupported_reason(layer: keras.layers.Layer) -> str | None:
     >>> unsupported_reason(keras.layers.BatchNormalization())
     'it has no kernel'
     """
+    name = type(layer).__name__
     if isinstance(layer, keras.Model):
         return (
             "it is a model; `labkit.apply_weight_norm(model)` wraps the layers of a Sequential "
@@ -275,11 +282,13 @@ def unsupported_reason(layer: keras.layers.Layer) -> str | None:
             f"wrap the layer inside it instead: `{type(layer).__name__}("
             f"WeightNormalization({inner}(...)))`"
         )
-    if isinstance(layer, keras.layers.MultiHeadAttention):
+    if isinstance(layer, _ATTENTION):
         return (
             "it creates its kernels in EinsumDense layers of its own; weight-normalize those "
             "in an attention layer of your own"
         )
+    if hasattr(layer, "state_size") and not isinstance(layer, keras.layers.RNN):  # a cell
+        return f"it is an RNN cell; wrap the RNN layer: `WeightNormalization(RNN({name}(...)))`"
     if getattr(layer, "quantization_mode", None) is not None:
         return (
             f"it is quantized (`{layer.quantization_mode}`); wrap the float layer and quantize "

@@ -409,7 +409,7 @@ def _why_not_wrapped(layer, layer_filter, embeddings: bool) -> str | None:
     inner = _inner(layer)
     if any(_weight_norm_layers(layer)):
         return ""  # already weight-normalized
-    selected = layer_filter(inner) if layer_filter is not None else None
+    selected = bool(layer_filter(inner)) if layer_filter is not None else None
     if selected is False:
         return ""
     is_embedding = isinstance(inner, keras.layers.Embedding)
