@@ -24,6 +24,7 @@ _LAZY = {
     "WeightNormalization": "labkit.weightnorm",
     "data_init": "labkit.weightnorm",
     "remove_weight_norm": "labkit.weightnorm",
+    "apply_weight_norm": "labkit.weightnorm",
     "MeanOnlyBatchNormalization": "labkit.meanonly",
     "build_convnet": "labkit.models",
     "load_dataset": "labkit.data",

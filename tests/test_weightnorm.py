@@ -862,22 +862,152 @@ def test_remove_weight_norm_from_model(build):
     np.testing.assert_array_equal(to_numpy(model(x)), expected)
 
 
+# --- inside Keras' wrappers ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_time_distributed_builds_trains_and_loads(tmp_path):
+    """The issue's example: Keras needs `compute_output_shape` to build it symbolically."""
+    model = keras.Sequential(
+        [
+            keras.Input((2, 5, 5, 2)),
+            layers.TimeDistributed(WeightNormalization(layers.Conv2D(3, 3), data_init=False)),
+            layers.Flatten(),
+        ]
+    )
+    x = random_inputs((2, 5, 5, 2))
+    assert model.output_shape == (None, 2 * 3 * 3 * 3)
+    fit(model, x, np.zeros((4, 2 * 3 * 3 * 3)), learning_rate=0.1)
+    model.save(tmp_path / "m.keras")
+
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+
+    assert isinstance(loaded.layers[0].layer, WeightNormalization)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_bidirectional_builds_its_backward_copy_and_passes_the_mask(tmp_path):
+    """The issue's example (`go_backwards`), with a mask from the Embedding before it."""
+    tokens = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]])
+    embed = layers.Embedding(6, 3, mask_zero=True)
+    wrapped = layers.Bidirectional(WeightNormalization(layers.LSTM(2), data_init=False))
+    plain = layers.Bidirectional(layers.LSTM(2))
+    plain(embed(tokens))
+    outputs = to_numpy(wrapped(embed(tokens)))
+
+    assert wrapped.forward_layer.go_backwards is False and wrapped.backward_layer.go_backwards
+    for plain_layer, wrapper in (
+        (plain.forward_layer, wrapped.forward_layer),
+        (plain.backward_layer, wrapped.backward_layer),
+    ):
+        plain_layer.set_weights(wrapper.layer.get_weights())
+    np.testing.assert_allclose(outputs, to_numpy(plain(embed(tokens))), rtol=1e-5, atol=1e-6)
+    model = keras.Sequential([keras.Input((5,), dtype="int32"), embed, wrapped])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(to_numpy(loaded(tokens)), outputs, rtol=1e-6, atol=1e-6)
+
+
+def test_bidirectional_needs_a_recurrent_layer_inside():
+    with pytest.raises(ValueError, match="needs a recurrent layer inside WeightNormalization"):
+        layers.Bidirectional(WeightNormalization(layers.Dense(2)))
+
+
 # --- invalid use ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "layer",
-    [layers.Flatten(), layers.Dropout(0.5), layers.BatchNormalization(), layers.Embedding(5, 2)],
+    [layers.Flatten(), layers.Dropout(0.5), layers.BatchNormalization()],
     ids=lambda layer: type(layer).__name__,
 )
 def test_layer_without_kernel_is_rejected(layer):
-    with pytest.raises(ValueError, match=rf"`{type(layer).__name__}` has none"):
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"cannot wrap `{name}` layer .*: it has no kernel"):
         WeightNormalization(layer)
+
+
+def test_embedding_is_normalized_only_on_request():
+    with pytest.raises(ValueError, match=r"only on request: pass `kernels=\('embeddings',\)`"):
+        WeightNormalization(layers.Embedding(5, 2))
 
 
 def test_double_wrapping_is_rejected():
     with pytest.raises(ValueError, match="already weight-normalized"):
         WeightNormalization(WeightNormalization(layers.Dense(2)))
+
+
+def test_a_layer_owned_by_another_wrapper_is_refused_and_a_shared_wrapper_loads(tmp_path):
+    """Two wrappers around one layer would each save its variables: the model would not load.
+    Sharing the wrapper itself (calling it twice) builds, saves and loads."""
+    dense = layers.Dense(3, name="shared_dense")
+    wrapper = WeightNormalization(dense, data_init=False, name="owner")
+    with pytest.raises(
+        ValueError,
+        match=r"^Layer 'shared_dense' already belongs to "
+        r"WeightNormalization layer 'owner'.*call that wrapper twice.*`layer=Dense`$",
+    ):
+        WeightNormalization(dense)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, wrapper(wrapper(inputs)))
+    x = random_inputs((3,))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6)
+    del wrapper, model, inputs  # once its wrapper is gone, the layer can be wrapped again
+    WeightNormalization(dense)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: layers.TimeDistributed(layers.Dense(2)),
+            r"wrap the layer inside it instead: `TimeDistributed\(WeightNormalization\(Dense",
+        ),
+        (
+            lambda: layers.Bidirectional(layers.LSTM(2)),
+            r"`Bidirectional\(WeightNormalization\(LSTM\(\.\.\.\)\)\)`",
+        ),
+        (lambda: layers.MultiHeadAttention(2, 2), "creates its kernels in EinsumDense layers"),
+        (lambda: layers.GroupQueryAttention(2, 2, 1), "creates its kernels in EinsumDense"),
+        (lambda: layers.LSTMCell(2), r"an RNN cell; wrap the RNN layer: `WeightNormalization\(RNN"),
+        (lambda: keras.Sequential([layers.Dense(2)]), r"it is a model; `labkit.apply_weight_norm"),
+        (lambda: layers.EinsumDense("ab,b->ab", (3,)), "no axis to take a norm over"),
+        (
+            lambda: layers.RNN(layers.StackedRNNCells([layers.LSTMCell(2)])),
+            "its cell `StackedRNNCells` has no `kernel`",
+        ),
+    ],
+    ids=[
+        "TimeDistributed",
+        "Bidirectional",
+        "MultiHeadAttention",
+        "GroupQueryAttention",
+        "RNN_cell",
+        "model",
+        "EinsumDense",
+        "StackedRNNCells",
+    ],
+)
+def test_layers_that_cannot_be_wrapped_are_refused_in_one_line(make, message):
+    with pytest.raises(ValueError, match=message) as error:
+        WeightNormalization(make())
+    assert "\n" not in str(error.value) and "Received: `layer=" in str(error.value)
+
+
+def test_a_quantized_layer_is_refused():
+    layer = layers.Dense(2)
+    layer.build((None, 4))
+    layer.quantize("int8")
+    with pytest.raises(ValueError, match=r"it is quantized \(`int8`\); wrap the float layer"):
+        WeightNormalization(layer)
+
+
+def test_data_init_is_turned_off_for_an_einsum_bias_that_is_not_per_unit():
+    layer = layers.EinsumDense("ab,bcd->acd", (3, 2), bias_axes="d")
+    with pytest.warns(UserWarning, match=r"bias \(`bias_axes='d'`\) does not hold one value"):
+        assert WeightNormalization(layer).data_init is False
 
 
 @pytest.mark.parametrize(

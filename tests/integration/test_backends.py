@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Everything whose behaviour must not depend on the backend.
 MODULES = [
     "tests/test_weightnorm.py",
+    "tests/test_weightnorm_kernels.py",
+    "tests/test_weightnorm_models.py",
     "tests/test_keras_compat.py",
     "tests/test_tfa_init.py",
     "tests/test_tfa_lockstep.py",
