@@ -138,7 +138,6 @@ class StepRecorder(keras.callbacks.Callback):
         self._stretch, self._count = {}, 0.0
 
 
-
 @contextlib.contextmanager
 def recorded_outcome(result: RunResult, folder: Path | None, epochs: int) -> Iterator[None]:
     """Records how the training inside the block ends, and saves the run whatever happens.
