@@ -1,18 +1,26 @@
-"""MkDocs hook: the API reference pages, one per public module, written from its `__all__`.
+"""MkDocs hook: the committed notebooks, and the API reference pages written from `__all__`.
 
-The pages are generated at build time so that they follow the code: a name added to a module's
-`__all__`, or moved to another module behind the same public name, needs no edit here. Names a
-package imports on first use (`labkit._lazy`) are documented where they are defined, under
-their public name; every other name through the public module itself.
+The notebooks stay in `notebooks/` (where JupyterLab, papermill and Colab open them) and are
+added to the site from there; `mkdocs-jupyter` renders them. The reference pages are generated
+at build time so that they follow the code: a name added to a module's `__all__`, or moved to
+another module behind the same public name, needs no edit here. Names a package imports on first
+use (`labkit._lazy`) are documented where they are defined, under their public name; every
+other name through the public module itself.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from types import ModuleType
 
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+from mkdocs.utils import get_relative_url
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # The modules whose public names the reference documents, each on a page of its own.
 REFERENCE_MODULES = ("labkit", "labkit.live", "labkit.sweep", "labkit.search", "labkit.report")
@@ -72,8 +80,21 @@ def reference_page(module_name: str) -> str:
     return "\n".join(lines)
 
 
+# Before mkdocs-jupyter's own `on_files`, which turns the notebooks into pages.
+@event_priority(100)
 def on_files(files: Files, config) -> Files:
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        path = notebook.relative_to(ROOT).as_posix()
+        files.append(File(path, str(ROOT), config.site_dir, config.use_directory_urls))
     for module_name in REFERENCE_MODULES:
         content = reference_page(module_name)
         files.append(File.generated(config, page_path(module_name), content=content))
     return files
+
+
+def on_page_content(html: str, page: Page, config, files: Files) -> str:
+    # A notebook links labkit's README as `../README.md`, right in JupyterLab and on GitHub;
+    # on the site that is the home page.
+    if page.file.src_uri.startswith("notebooks/"):
+        html = html.replace('href="../README.md"', f'href="{get_relative_url("./", page.url)}"')
+    return html
