@@ -44,7 +44,7 @@ BATCH = 100
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 # Effective GPU rates for the projection (TFLOP/s), and the fixed cost of one step
 # (dispatch, optimizer, metrics): the tutorial's tiny ConvNet took 2.5-3.6 ms a step on an
-# H100/H200 with JAX (README, Benchmarks), which is almost all overhead.
+# H100/H200 with JAX (docs/benchmarks.md), which is almost all overhead.
 GPU_RATES = (25.0, 50.0, 100.0)
 STEP_OVERHEAD_S = 0.003
 

@@ -3,7 +3,7 @@ resolved to what measured fastest for the backend and the machine.
 
 Both are Keras' own `Model.compile` arguments. `"auto"` resolves them from what
 `benchmarks/training_speed.py` measured on the tutorial's ConvNets (process CPU time per step,
-pinned to one core; the README's Speed section has the numbers):
+pinned to one core; `docs/speed.md` has the numbers):
 
 - **TensorFlow**: `steps_per_execution=32` (one call into the graph per 32 steps instead of
   one per step) for runs of at least `MULTI_STEP_MIN_STEPS` steps; a shorter run (a quick

@@ -146,7 +146,7 @@ class StudyPlan:
         return runs
 
 
-# Sized to train in at most 10 minutes on a shared 2-core CPU (see the README).
+# Sized to train in at most 10 minutes on a shared 2-core CPU (see docs/where-weightnorm-helps.md).
 REDUCED_STUDY = StudyPlan()
 
 

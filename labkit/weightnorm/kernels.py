@@ -241,7 +241,7 @@ _RULES: tuple[tuple[tuple[type, ...], KernelRule], ...] = (
     ((keras.layers.RNN,), RecurrentRule()),
     ((keras.layers.Dense, *_CONV), KernelRule()),
 )
-# The layer types with a rule of their own (documented in the README's table).
+# The layer types with a rule of their own (documented in the table in docs/layer.md).
 SUPPORTED_LAYERS: tuple[type, ...] = (
     keras.layers.Dense,
     keras.layers.EinsumDense,

@@ -57,7 +57,7 @@ class WeightNormalization(DataDependentInit, keras.layers.Wrapper):
     Each output unit gets its own length `g`: the norm is taken over every kernel axis that
     does not index output units (the last axis of `Dense` and `Conv`, axis -2 of the
     Conv-Transpose layers, the `(channel, multiplier)` axes of a depthwise kernel, the
-    output axes of an `EinsumDense` kernel, the rows of an `Embedding`; the README's table
+    output axes of an `EinsumDense` kernel, the rows of an `Embedding`; the table in `docs/layer.md`
     lists every layer). The wrapped layer is otherwise called unchanged: its strides,
     padding, dilation, activation, bias, masking and dtype policy are honoured exactly. It
     works inside `keras.layers.TimeDistributed` and `keras.layers.Bidirectional`.
@@ -114,7 +114,7 @@ class WeightNormalization(DataDependentInit, keras.layers.Wrapper):
     Norms and batch statistics are computed in float32 under mixed precision.
 
     Args:
-        layer: The layer to wrap (see the README's table), or any layer whose `kernel`
+        layer: The layer to wrap (see the table in `docs/layer.md`), or any layer whose `kernel`
             holds the output units on its last axis.
         data_init: Whether to use data-dependent initialization.
         kernels: Names of the wrapped layer's kernel variables to normalize, each with
