@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -83,6 +84,10 @@ def reference_page(module_name: str) -> str:
 # Before mkdocs-jupyter's own `on_files`, which turns the notebooks into pages.
 @event_priority(100)
 def on_files(files: Files, config) -> Files:
+    # The reference lists this checkout's names, as mkdocstrings reads them (`paths: [.]`),
+    # whichever labkit is installed. (MkDocs restores `sys.path` after loading a hook.)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         path = notebook.relative_to(ROOT).as_posix()
         files.append(File(path, str(ROOT), config.site_dir, config.use_directory_urls))
