@@ -17,10 +17,10 @@ import keras
 from labkit._keras_compat import read_variable
 from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
 from labkit.live.environment import resolve_mode, widget_problem
-from labkit.live.export import save_figure
 from labkit.live.figure import DEFAULT_SMOOTHING, LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
-from labkit.live.renderers import Renderer, make_renderer, write_html
+from labkit.live.renderers import Renderer, make_renderer
+from labkit.plotting.export import save_figure, write_html
 from labkit.running_means import EpochExamples
 
 __all__ = ["LivePlot", "current_learning_rate"]
@@ -290,7 +290,7 @@ class LivePlot(keras.callbacks.Callback):
 
         The format follows the suffix. HTML embeds plotly.js and always works; images are
         drawn by plotly's `kaleido` in a Chrome-family browser found on the machine
-        (`labkit.live.export`), and fail with one line saying what to install where none is.
+        (`labkit.plotting.export`), and fail with one line saying what to install where none is.
 
         Example:
 
