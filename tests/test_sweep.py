@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from labkit import sweep
-from labkit.experiment import validate_notebook_parameters
+from labkit.notebook_contract import validate_notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_NOTEBOOK = REPO / "tests" / "fixtures" / "fake_train.ipynb"
