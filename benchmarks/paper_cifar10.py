@@ -181,9 +181,9 @@ def write_outputs(out: Path, rows: list, results: dict, summary: dict, bundle: P
 
 def report(folder: Path) -> None:
     """Prints the comparison of a finished run folder and writes its figure beside it."""
-    from labkit.live.export import save_figures
     from labkit.paper.compare import describe_comparison, load_paper_results
     from labkit.paper.figures import error_figure
+    from labkit.plotting.export import save_figures
 
     results = load_paper_results(folder)
     table = paper_comparison(results)

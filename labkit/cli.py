@@ -388,7 +388,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from labkit import report
+    from labkit.analysis import report
 
     if not os.path.isdir(args.runs_dir):
         problem = "is not a folder" if os.path.exists(args.runs_dir) else "was not found"

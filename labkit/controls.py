@@ -111,7 +111,7 @@ class ControlPanel:
             live = LivePlot(
                 mode=resolved,
                 title="Panel runs, live",
-                display=resolved != "widget",
+                show=resolved != "widget",
                 diagnostics=diagnostics,
             )
         self.controller = PanelController(live, on_message=self._show, on_busy=self._set_busy)

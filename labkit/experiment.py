@@ -15,7 +15,6 @@ import numpy as np
 
 from labkit._io import utc_now
 from labkit.data import Dataset, to_float_images
-from labkit.notebook_contract import tutorial_runs, validate_notebook_parameters
 from labkit.params import SGD_MOMENTUM, ExperimentParams
 from labkit.results import RunResult, library_versions
 
@@ -26,11 +25,6 @@ __all__ = [
     "run_experiment",
     "run_experiments",
     "DATA_INIT_EXAMPLES",
-    # Defined elsewhere, importable from here as before (tests do).
-    "ExperimentParams",
-    "RunResult",
-    "tutorial_runs",
-    "validate_notebook_parameters",
 ]
 
 # Examples used for the explicit data-dependent init of WeightNorm models.

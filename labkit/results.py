@@ -37,14 +37,15 @@ __all__ = [
     "library_versions",
     "METRICS_FILE",
     "HISTORY_FILE",
-    "STATUSES",
+    "RUN_STATUSES",
     "METRIC_ORDER",
 ]
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
-# A run is "running" until it ends in one of the other states.
-STATUSES = ("running", "completed", "stopped", "interrupted", "failed")
+# A training run is "running" until it ends in one of the other states. (A notebook run in a
+# batch has statuses of its own: `labkit.sweep.records.NOTEBOOK_STATUSES`.)
+RUN_STATUSES = ("running", "completed", "stopped", "interrupted", "failed")
 # Columns of history.csv: "epoch", these metrics when present, any others sorted, "seconds".
 METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -59,7 +60,7 @@ class RunRecord:
 
     Args:
         run_name: The run's name (its folder's name).
-        status: One of `STATUSES`.
+        status: One of `RUN_STATUSES`.
         error: `"ExceptionType: message"` of a failed run, else `None`.
         params: The run's parameters (an `ExperimentParams` as a dict for labkit's runs).
         history: Per-epoch values of each Keras metric.

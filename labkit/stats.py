@@ -23,6 +23,7 @@ __all__ = [
     "Interval",
     "MedianInterval",
     "mean_interval",
+    "finite_mean_interval",
     "difference_interval",
     "difference_p_value",
     "holm_adjusted",
@@ -79,6 +80,19 @@ def mean_interval(values: Sequence[float]) -> Interval:
         return Interval(float(values.mean()), math.nan, n)
     sem = values.std(ddof=1) / math.sqrt(n)
     return Interval(float(values.mean()), float(stats.t.ppf((1 + CONFIDENCE) / 2, n - 1) * sem), n)
+
+
+def finite_mean_interval(values: Sequence[float | None]) -> Interval:
+    """`mean_interval` of the finite values (missing values and diverged runs left out); a NaN
+    mean and half-width (n=0) when there is none.
+
+    Example:
+
+    >>> finite_mean_interval([0.60, float("nan"), 0.62, None]).format(".2f")
+    '0.61 ± 0.13'
+    """
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return mean_interval(finite) if finite else Interval(math.nan, math.nan, 0)
 
 
 def difference_interval(a: Sequence[float], b: Sequence[float]) -> Interval:

@@ -11,14 +11,9 @@ import pandas as pd
 import pytest
 
 from labkit.data import Dataset
-from labkit.experiment import (
-    ExperimentParams,
-    run_experiment,
-    run_experiments,
-    tutorial_runs,
-    validate_notebook_parameters,
-)
-from labkit.params import MAX_SEED
+from labkit.experiment import run_experiment, run_experiments
+from labkit.notebook_contract import tutorial_runs, validate_notebook_parameters
+from labkit.params import MAX_SEED, ExperimentParams
 from labkit.weightnorm import WeightNormalization
 
 TINY = {"epochs": 3, "batch_size": 50, "train_limit": 0, "test_limit": 0}

@@ -15,7 +15,7 @@ import pytest
 from process_helpers import as_from_a_terminal, process_is_running, wait_for, write_notebook
 
 from labkit import cli, search, sweep
-from labkit.live.export import image_export_problem
+from labkit.plotting.export import image_export_problem
 
 REPO = Path(__file__).resolve().parents[1]
 

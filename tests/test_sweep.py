@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from labkit import sweep
-from labkit.experiment import validate_notebook_parameters
+from labkit.notebook_contract import validate_notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_NOTEBOOK = REPO / "tests" / "fixtures" / "fake_train.ipynb"
@@ -344,7 +344,7 @@ def test_failed_run_is_recorded_others_complete_and_rerun_resumes(tmp_path):
     metrics = json.loads((completed_dir / "weightnorm" / "metrics.json").read_text())
     assert metrics["params"]["epochs"] == 2
     assert (completed_dir / "fake_train.ipynb").is_file()
-    assert sweep.read_record(completed_dir).duration_s > 0
+    assert sweep.read_notebook_record(completed_dir).duration_s > 0
     threads = str(max(1, os.cpu_count() // 2))  # two runs at once share the cores
     assert json.loads((completed_dir / "threads.json").read_text()) == {
         "OMP_NUM_THREADS": threads,
@@ -381,7 +381,7 @@ def test_sweep_runs_on_a_dask_cluster(tmp_path, local_cluster):
 
     assert record.status == "completed"
     run_dir = tmp_path / "runs" / record.run_id
-    assert sweep.read_record(run_dir) == record
+    assert sweep.read_notebook_record(run_dir) == record
     assert (
         json.loads((run_dir / "weightnorm" / "metrics.json").read_text())["status"] == "completed"
     )

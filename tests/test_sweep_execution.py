@@ -55,7 +55,7 @@ def test_a_run_that_filled_the_disk_fails_naming_its_folder(tmp_path):
     run_dir = tmp_path / "seed=0-x"
     assert record.status == sweep.FAILED
     assert record.error == f"{NO_SPACE} (writing into {run_dir})"
-    assert sweep.read_record(run_dir) == record
+    assert sweep.read_notebook_record(run_dir) == record
     assert (metrics(run_dir)["status"], metrics(run_dir)["error"]) == ("failed", record.error)
     assert metrics(run_dir)["history"] == {"val_accuracy": [0.4]}  # what it computed stays
 

@@ -21,7 +21,7 @@ from labkit.sweep import (
     RunsFolder,
     notebook_defaults,
     params_digest,
-    read_record,
+    read_notebook_record,
     records,
     run_id,
     write_record,
@@ -111,9 +111,9 @@ def test_record_round_trips_and_reads_old_records(tmp_path):
     write_record(tmp_path / "new", record)
     old_record(tmp_path / "old", {"seed": 1})
 
-    assert read_record(tmp_path / "new") == record
-    assert read_record(tmp_path / "old").duration_s == 3.5
-    assert read_record(tmp_path / "missing") is None
+    assert read_notebook_record(tmp_path / "new") == record
+    assert read_notebook_record(tmp_path / "old").duration_s == 3.5
+    assert read_notebook_record(tmp_path / "missing") is None
 
 
 def test_a_run_given_its_default_is_the_run_that_left_it_to_the_default(tmp_path):
@@ -141,7 +141,7 @@ def test_on_a_full_disk_a_record_is_rewritten_in_place(tmp_path, monkeypatch):
     failed = NotebookRecord("seed=0-x", {"seed": 0}, status=FAILED, error="OSError: full")
     write_record(tmp_path, failed)
 
-    assert read_record(tmp_path) == failed
+    assert read_notebook_record(tmp_path) == failed
     with pytest.raises(RecordWriteError) as error:
         write_record(tmp_path / "new", failed)  # nothing to rewrite: it names the file
     assert str(error.value) == (

@@ -1,15 +1,15 @@
 """Live training plots: collect Keras metrics, draw them where the notebook runs.
 
 One idea per module: `history` keeps the metrics (each step's own values, recovered by
-`labkit.running_means`), `progress` words them, `smoothing` averages them, `diagnostics`
-measures weight normalization's ‖v‖, g and effective step, `figure` lays them out (the
-diagnostics row as `diagnostics_row` says), `static` shows a figure that does not change,
-`renderers` draw them, `toolbar` lets the viewer change the view and export it, `export`
-writes figures to HTML and images, `environment` picks the renderer (and owns the live modes),
-and `callback` holds `LivePlot`, the Keras callback that ties them together. `labkit.live`
-depends only on lower layers (`labkit.variants` for the runs' colours and labels,
-`labkit.running_means`, `labkit._checks`, `labkit._keras_compat`, and `labkit.weightnorm` for
-the diagnostics).
+`labkit.running_means`), `progress` words them, `diagnostics` measures weight normalization's
+‖v‖, g and effective step, `figure` lays them out (the diagnostics row as `diagnostics_row`
+says), `static` shows a figure that does not change, `renderers` draw them, `toolbar` lets the
+viewer change the view and export it, `environment` picks the renderer (and owns the live
+modes), and `callback` holds `LivePlot`, the Keras callback that ties them together.
+Smoothing and export come from `labkit.plotting`, which the figures of finished runs share.
+`labkit.live` depends only on lower layers (`labkit.plotting`, `labkit.variants` for the runs'
+colours and labels, `labkit.running_means`, `labkit._checks`, `labkit._keras_compat`, and
+`labkit.weightnorm` for the diagnostics).
 
 Names are imported on first use, so that checking a mode (`labkit.live.environment`) does not
 import Keras or plotly.
@@ -40,12 +40,12 @@ _LAZY = {
     "WidgetRenderer": "labkit.live.renderers",
     "DisplayRenderer": "labkit.live.renderers",
     "StaticRenderer": "labkit.live.renderers",
-    "write_html": "labkit.live.renderers",
-    "ema": "labkit.live.smoothing",
+    "write_html": "labkit.plotting.export",
+    "ema": "labkit.plotting.smoothing",
     "WeightNormProbe": "labkit.live.diagnostics",
     "Toolbar": "labkit.live.toolbar",
-    "save_figure": "labkit.live.export",
-    "save_figures": "labkit.live.export",
+    "save_figure": "labkit.plotting.export",
+    "save_figures": "labkit.plotting.export",
 }
 
 __all__ = list(_LAZY)

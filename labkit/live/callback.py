@@ -7,6 +7,7 @@ import os
 import statistics
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +18,10 @@ import keras
 from labkit._keras_compat import read_variable
 from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
 from labkit.live.environment import resolve_mode, widget_problem
-from labkit.live.export import save_figure
 from labkit.live.figure import DEFAULT_SMOOTHING, LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
-from labkit.live.renderers import Renderer, make_renderer, write_html
+from labkit.live.renderers import Renderer, make_renderer
+from labkit.plotting.export import save_figure, write_html
 from labkit.running_means import EpochExamples
 
 __all__ = ["LivePlot", "current_learning_rate"]
@@ -88,8 +89,10 @@ class LivePlot(keras.callbacks.Callback):
         max_points: Points drawn per curve at most; longer histories are downsampled.
         title: First line of the figure title.
         html_path: Static mode: also write the figure to this standalone HTML file.
-        display: Display the figure when training starts (`False` when embedding
-            `plot.widget` in a container).
+        show: Show the figure when training starts (`False` when embedding `plot.widget`
+            in a container).
+        display: Deprecated name of `show` (it read like `mode="display"`); it still works,
+            with a `DeprecationWarning`.
 
     Example:
 
@@ -116,9 +119,18 @@ class LivePlot(keras.callbacks.Callback):
         max_points: int = 600,
         title: str = "Training, live",
         html_path: str | os.PathLike | None = None,
-        display: bool = True,
+        show: bool = True,
+        display: bool | None = None,
     ):
         super().__init__()
+        if display is not None:
+            warnings.warn(
+                "`LivePlot(display=...)` is deprecated: use `show=...` (`display` also names "
+                f"a `mode`). Received: `display={display!r}`",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            show = display
         self.mode = resolve_mode(mode)
         if update_interval is not None and not update_interval >= 0:
             raise ValueError(
@@ -154,7 +166,7 @@ class LivePlot(keras.callbacks.Callback):
         self._controls = controls
         self._update_interval = update_interval
         self._html_path = html_path
-        self._display = display
+        self._show = show
         self._renderer: Renderer | None = None
         self._renderer_made = False
         self._run: str | None = None
@@ -198,7 +210,7 @@ class LivePlot(keras.callbacks.Callback):
             self._renderer = make_renderer(
                 self.mode,
                 self.spec,
-                display=self._display,
+                display=self._show,
                 html_path=self._html_path,
                 header=self.toolbar.widget if self.toolbar else None,
                 hint=self.hint,
@@ -212,7 +224,7 @@ class LivePlot(keras.callbacks.Callback):
 
         Example:
 
-        >>> ipywidgets.VBox([controls, LivePlot(mode="widget", display=False).widget])
+        >>> ipywidgets.VBox([controls, LivePlot(mode="widget", show=False).widget])
         """
         if self.mode != "widget":
             raise ValueError(f"`widget` exists only in widget mode. Received: `mode={self.mode!r}`")
@@ -290,7 +302,7 @@ class LivePlot(keras.callbacks.Callback):
 
         The format follows the suffix. HTML embeds plotly.js and always works; images are
         drawn by plotly's `kaleido` in a Chrome-family browser found on the machine
-        (`labkit.live.export`), and fail with one line saying what to install where none is.
+        (`labkit.plotting.export`), and fail with one line saying what to install where none is.
 
         Example:
 

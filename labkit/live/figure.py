@@ -30,8 +30,8 @@ from labkit.live.diagnostics_row import (
 )
 from labkit.live.history import X_AXES, MetricHistory, Series, bucket_means, downsample_indices
 from labkit.live.progress import progress_line
-from labkit.live.smoothing import check_smoothing, ema
 from labkit.live.static import PLOTLY_MIMETYPE, figure_bundle, show_static
+from labkit.plotting.smoothing import check_smoothing, ema
 from labkit.variants import RUN_COLORS, RUN_LABELS
 
 __all__ = [

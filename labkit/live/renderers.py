@@ -15,15 +15,13 @@ import html
 import math
 import os
 import time
-from pathlib import Path
-
-import plotly.io
 
 from labkit._checks import check_choice
 from labkit.live import environment
 from labkit.live.figure import FigureSpec, TraceKey
 from labkit.live.history import MetricHistory
 from labkit.live.static import figure_bundle
+from labkit.plotting.export import write_html
 
 __all__ = [
     "Renderer",
@@ -31,7 +29,6 @@ __all__ = [
     "DisplayRenderer",
     "StaticRenderer",
     "make_renderer",
-    "write_html",
     "hint_bundle",
 ]
 
@@ -342,19 +339,6 @@ def hint_bundle(hint: str) -> dict[str, str]:
     """
     line = f'<div class="labkit-live-hint" style="opacity:0.75">{html.escape(hint)}</div>'
     return {"text/plain": hint, "text/html": line}
-
-
-def write_html(figure: dict, path: str | os.PathLike, include_plotlyjs: bool | str = True) -> Path:
-    """Writes a figure dict to a standalone HTML file (plotly.js embedded: works offline).
-
-    Example:
-
-    >>> write_html(FigureSpec().to_dict(history), "runs/live.html")
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plotly.io.write_html(figure, str(path), include_plotlyjs=include_plotlyjs, validate=False)
-    return path
 
 
 def make_renderer(

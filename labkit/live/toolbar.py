@@ -24,7 +24,7 @@ from typing import Any
 
 from labkit.live.figure import FigureSpec
 from labkit.live.history import X_AXES
-from labkit.live.smoothing import SMOOTHING_RANGE
+from labkit.plotting.smoothing import SMOOTHING_RANGE
 
 __all__ = ["Toolbar", "DEFAULT_EXPORT_BASE"]
 

@@ -30,7 +30,7 @@ import yaml
 from optuna.trial import TrialState
 
 from labkit._io import atomic_write
-from labkit.live.export import image_export_problem, save_figures
+from labkit.plotting.export import image_export_problem, save_figures
 from labkit.search.study import PLAN_ATTR, interrupted_trials, load_search_study, trial_states
 
 __all__ = [
@@ -235,7 +235,7 @@ def write_search_report(
     """Writes `search.md` and `search.html` (every figure), and a PNG per figure if it can.
 
     PNG files (unless `images` is false) need kaleido and a Chrome-family browser
-    (`labkit.live.export`); without them a one-line warning says why none were written, and
+    (`labkit.plotting.export`); without them a one-line warning says why none were written, and
     the rest is written all the same. Returns the paths by kind (`search`, `search_figures`,
     then `png_<figure>`).
 

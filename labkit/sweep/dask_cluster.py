@@ -36,7 +36,13 @@ from labkit.sweep.execution import (
 )
 from labkit.sweep.executor import Executor
 from labkit.sweep.planning import Run
-from labkit.sweep.records import FAILED, RECORD_FILE, NotebookRecord, read_record, write_record
+from labkit.sweep.records import (
+    FAILED,
+    RECORD_FILE,
+    NotebookRecord,
+    read_notebook_record,
+    write_record,
+)
 
 __all__ = ["WATCH_KEY", "DaskExecutor", "execute_on_worker"]
 
@@ -253,4 +259,4 @@ def _write_back(future: Any, run_dir: Path, run: Run) -> NotebookRecord:
         write_record(run_dir, record)
         return record
     _write_files(run_dir, future.result())
-    return read_record(run_dir)
+    return read_notebook_record(run_dir)

@@ -27,7 +27,13 @@ from typing import Any
 from labkit.sweep.lock import UNKNOWN_KIND, RunsFolderBusyError, RunsFolderLock
 from labkit.sweep.orphans import end_left_running
 from labkit.sweep.planning import Run, params_digest
-from labkit.sweep.records import COMPLETED, NotebookRecord, read_record, read_records, write_summary
+from labkit.sweep.records import (
+    COMPLETED,
+    NotebookRecord,
+    read_notebook_record,
+    read_records,
+    write_summary,
+)
 
 __all__ = ["RunsFolder"]
 
@@ -113,7 +119,7 @@ class RunsFolder:
 
     def record(self, run: Run) -> NotebookRecord | None:
         """The run's record, or None if it has none (`ValueError` if it cannot be read)."""
-        return read_record(self.path / run.run_id)
+        return read_notebook_record(self.path / run.run_id)
 
     def is_completed(self, run: Run) -> bool:
         """Whether the run completed in an earlier batch; an unreadable record stops the batch.

@@ -6,7 +6,7 @@ instead; what cannot be written at all raises `RecordWriteError`, naming the fil
 
 Example:
 
->>> record = read_record("runs/sweep/model=regular,seed=0-1833b3c1")
+>>> record = read_notebook_record("runs/sweep/model=regular,seed=0-1833b3c1")
 >>> record.status, record.duration_s
 ('completed', 41.2)
 """
@@ -35,12 +35,12 @@ __all__ = [
     "PRUNED",
     "RECORD_FILE",
     "RUNNING",
-    "STATUSES",
+    "NOTEBOOK_STATUSES",
     "SUMMARY_FILE",
     "TIMED_OUT",
     "NotebookRecord",
     "RecordWriteError",
-    "read_record",
+    "read_notebook_record",
     "read_records",
     "write_record",
     "write_summary",
@@ -56,7 +56,8 @@ FAILED = "failed"
 TIMED_OUT = "timed_out"
 INTERRUPTED = "interrupted"  # stopped by Ctrl-C, SIGTERM or SIGHUP
 PRUNED = "pruned"  # stopped by a search whose pruner rejected it; its partial results stay
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED, PRUNED)
+# A notebook run's statuses (a training run's are `labkit.results.RUN_STATUSES`).
+NOTEBOOK_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TIMED_OUT, INTERRUPTED, PRUNED)
 # Errors of a disk that has no room left, where a small file may still be rewritten in place.
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
 
@@ -165,14 +166,14 @@ def _rewrite(path: Path, text: str) -> bool:
     return False
 
 
-def read_record(run_dir: str | os.PathLike) -> NotebookRecord | None:
+def read_notebook_record(run_dir: str | os.PathLike) -> NotebookRecord | None:
     """Returns a run folder's record, or None if it has none.
 
     A `run.json` that cannot be read raises `ValueError` naming it.
 
     Example:
 
-    >>> read_record("runs/sweep/model=regular,seed=0-1833b3c1").status
+    >>> read_notebook_record("runs/sweep/model=regular,seed=0-1833b3c1").status
     'completed'
     """
     path = Path(run_dir) / RECORD_FILE
@@ -197,7 +198,7 @@ def read_records(out_dir: str | os.PathLike) -> list[NotebookRecord]:
     records = []
     for path in sorted(Path(out_dir).glob(f"*/{RECORD_FILE}")):
         try:
-            record = read_record(path.parent)
+            record = read_notebook_record(path.parent)
         except ValueError as error:
             warnings.warn(f"{error}; it is left out.", stacklevel=2)
             continue

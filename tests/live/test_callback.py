@@ -10,9 +10,10 @@ import pytest
 
 import labkit.live.callback as callback_module
 from labkit import LivePlot
-from labkit.experiment import ExperimentParams, run_experiment
+from labkit.experiment import run_experiment
 from labkit.live import StaticRenderer, WidgetRenderer
 from labkit.live.figure import PLOTLY_MIMETYPE
+from labkit.params import ExperimentParams
 from labkit.plots import RUN_COLORS
 
 
@@ -236,3 +237,13 @@ def test_bad_arguments_fail_with_one_line():
     for max_points in (1, 2.5):
         with pytest.raises(ValueError, match=rf"Received: `max_points={max_points}`"):
             LivePlot(mode="off", max_points=max_points)
+
+
+def test_show_is_the_word_for_showing_the_figure_and_display_still_works_with_a_warning(
+    monkeypatch,
+):
+    monkeypatch.setattr(callback_module, "widget_problem", lambda: None)  # widgets can render
+    assert LivePlot(mode="widget", controls=False, show=False).renderer.display is False
+    with pytest.warns(DeprecationWarning, match=r"use `show=\.\.\.`.*Received: `display=False`"):
+        plot = LivePlot(mode="widget", controls=False, display=False)
+    assert plot.renderer.display is False

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from labkit import LivePlot, WeightNormalization
-from labkit.experiment import ExperimentParams, run_experiment
+from labkit.experiment import run_experiment
 from labkit.live import FigureSpec, WeightNormProbe
 from labkit.live.diagnostics import series_name
 from labkit.live.figure import PLOTLY_MIMETYPE
+from labkit.params import ExperimentParams
 
 
 def _model(optimizer="sgd", transpose=False):

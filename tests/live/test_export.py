@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from labkit import LivePlot
-from labkit.live import MetricHistory, environment, export
+from labkit.live import MetricHistory, environment
 from labkit.live.figure import PLOTLY_MIMETYPE
+from labkit.plotting import export
 
 HAS_BROWSER = export.find_browser() is not None and importlib.util.find_spec("kaleido")
 

@@ -8,8 +8,8 @@ import pytest
 
 from labkit import LivePlot
 from labkit.live import FigureSpec, MetricHistory, WidgetRenderer, ema
-from labkit.live.smoothing import RunningEma
 from labkit.live.toolbar import Toolbar
+from labkit.plotting.smoothing import RunningEma
 
 
 def _history(steps: int = 5, epochs: int = 2, rates=None, clock=None) -> MetricHistory:

@@ -28,8 +28,10 @@ from typing import Any
 import plotly.io
 
 from labkit._checks import quoted
+from labkit._io import atomic_file
 
 __all__ = [
+    "write_html",
     "save_figure",
     "save_figures",
     "find_browser",
@@ -93,6 +95,29 @@ def image_export_problem() -> str | None:
     return None
 
 
+def write_html(
+    figure: Mapping[str, Any] | Any,
+    path: str | os.PathLike,
+    include_plotlyjs: bool | str = True,
+) -> Path:
+    """Writes a plotly figure (or figure dict) as a standalone HTML page, whole or not at all.
+
+    plotly's own `write_html` writes it, with plotly.js embedded by default so that the page
+    works offline; `include_plotlyjs="cdn"` links it instead. The file appears only once it is
+    complete (`labkit._io.atomic_file`), so a reader never sees half a figure.
+
+    Example:
+
+    >>> write_html(FigureSpec().to_dict(history), "runs/live.html")
+    PosixPath('runs/live.html')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as file:
+        plotly.io.write_html(figure, file, include_plotlyjs=include_plotlyjs, validate=False)
+    return path
+
+
 def save_figure(
     figure: Mapping[str, Any] | Any,
     path: str | os.PathLike,
@@ -136,10 +161,10 @@ def save_figures(
         _check_format(path)
     images = {}
     for path, figure in paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
         if _format(path) == "html":
-            plotly.io.write_html(figure, str(path), include_plotlyjs=True, validate=False)
+            write_html(figure, path)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             images[path] = figure
     if images:
         _write_images(images, width, height)

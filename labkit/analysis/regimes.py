@@ -1,4 +1,4 @@
-"""The runs of a regimes study, read and summed up over seeds (`labkit.regimes`).
+"""The runs of a regimes study, read and summed up over seeds.
 
 A setting is an optimizer, a learning rate and a normalization. Per setting:
 
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from labkit._checks import check, is_number
-from labkit.report import load_runs, setting_columns
+from labkit.analysis.runs import load_runs, setting_columns
 from labkit.results import read_record
-from labkit.stats import Interval, mean_interval
+from labkit.stats import Interval, finite_mean_interval
 from labkit.variants import NORMALIZATIONS, checked_normalization
 
 __all__ = [
@@ -235,11 +235,6 @@ def setting_groups(runs: pd.DataFrame) -> Iterator[tuple[str, float, str, pd.Dat
                 )
 
 
-def _interval(values) -> Interval:
-    finite = [value for value in values if math.isfinite(value)]
-    return mean_interval(finite) if finite else Interval(math.nan, math.nan, 0)
-
-
 def summarize_regimes(runs: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
     """One row per optimizer, learning rate and normalization, summed up over seeds.
 
@@ -266,7 +261,7 @@ def summarize_regimes(runs: pd.DataFrame, loss_threshold: float) -> pd.DataFrame
             "seconds_to_threshold": group["seconds_to_threshold"],
         }
         for name, values in measures.items():
-            interval = _interval(values.astype(float))
+            interval = finite_mean_interval(values.astype(float))
             row[f"{name}_mean"], row[f"{name}_ci95"] = interval.mean, interval.half_width
         row["diverged"] = int((~np.isfinite(group["final_loss"].astype(float))).sum())
         row["reached"] = int(group["steps_to_threshold"].notna().sum())

@@ -1,4 +1,4 @@
-"""The figures of a regimes study (`labkit.regimes`): sensitivity, speed, loss curves.
+"""The figures of a regimes study: sensitivity, speed, loss curves.
 
 Example:
 
@@ -12,17 +12,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from labkit.regimes.runs import (
+from labkit.analysis.regimes import (
     NORMALIZATION_LABELS,
     OPTIMIZER_LABELS,
     OPTIMIZER_ORDER,
     ordered,
     setting_groups,
 )
+from labkit.plotting.elements import band, restyle_slider
 from labkit.stats import mean_interval
 from labkit.variants import NORMALIZATION_RUNS, NORMALIZATIONS, RUN_COLORS
 
@@ -31,11 +31,6 @@ __all__ = ["sensitivity_figure", "speed_figure", "loss_curves_figure"]
 
 def _color(normalization: str) -> str:
     return RUN_COLORS[NORMALIZATION_RUNS[normalization]]
-
-
-def _transparent(color: str, alpha: float = 0.15) -> str:
-    red, green, blue = plotly.colors.hex_to_rgb(color)
-    return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
 def _grid_figure(summary: pd.DataFrame, rows: Sequence[tuple[str, str]], title: str) -> go.Figure:
@@ -143,18 +138,7 @@ def loss_curves_figure(runs: pd.DataFrame, loss_threshold: float | None = None) 
         column = optimizers.index(optimizer) + 1
         color = _color(normalization)
         label = NORMALIZATION_LABELS.get(normalization, normalization)
-        figure.add_scatter(
-            x=np.concatenate([steps, steps[::-1]]),
-            y=np.concatenate([mean + half_width, (mean - half_width)[::-1]]),
-            fill="toself",
-            fillcolor=_transparent(color),
-            line={"width": 0},
-            hoverinfo="skip",
-            legendgroup=normalization,
-            showlegend=False,
-            row=1,
-            col=column,
-        )
+        figure.add_trace(band(steps, mean, half_width, color, normalization), row=1, col=column)
         figure.add_scatter(
             x=steps,
             y=mean,
@@ -174,18 +158,11 @@ def loss_curves_figure(runs: pd.DataFrame, loss_threshold: float | None = None) 
         trace.visible = rate == shown
     figure.update_layout(
         sliders=[
-            {
-                "active": rates.index(shown) if rates else 0,
-                "currentvalue": {"prefix": "learning rate: "},
-                "steps": [
-                    {
-                        "label": f"{rate:g}",
-                        "method": "restyle",
-                        "args": [{"visible": [r == rate for r in rate_of_trace]}],
-                    }
-                    for rate in rates
-                ],
-            }
+            restyle_slider(
+                "learning rate: ",
+                {f"{rate:g}": {"visible": [r == rate for r in rate_of_trace]} for rate in rates},
+                active=rates.index(shown) if rates else 0,
+            )
         ],
         title="Training loss: mean ± 95% CI over seeds (log-log)",
         template="plotly_white",

@@ -301,7 +301,7 @@ def test_a_real_run_is_read(random_cifar10, tmp_path):
 
 # --- the notebook and its sweep ------------------------------------------------------------
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "where_weightnorm_helps.ipynb"
 GRID = NOTEBOOKS / "where_weightnorm_helps.grid.yaml"
 

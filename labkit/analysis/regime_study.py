@@ -8,7 +8,7 @@ enough to train in this process in at most 10 minutes on such a CPU: plain SGD a
 learning rates a decade apart, no normalization against weight normalization, three seeds,
 on a 2,000-image subset of CIFAR-10. Its runs are laid out as a sweep's (one folder per
 optimizer, learning rate and seed, one `metrics.json` per ConvNet inside), so
-`labkit.regimes` reads them the same way; rerunning it skips the runs already completed.
+`labkit.analysis.regimes` reads them the same way; rerunning it skips the runs already completed.
 
 Example:
 

@@ -1,4 +1,4 @@
-"""The verdict of a regimes study (`labkit.regimes`): where a normalization differs from none.
+"""The verdict of a regimes study: where a normalization differs from none.
 
 Every claim is computed from the runs. A study compares many settings at once (15 settings x 3
 normalizations against none in the full grid: 45 comparisons of final validation accuracy),
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from labkit.regimes.runs import (
+from labkit.analysis.regimes import (
     BASELINE,
     NORMALIZATION_LABELS,
     OPTIMIZER_LABELS,
@@ -127,7 +127,7 @@ def speed_differences(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame
     """Steps to the loss threshold of each normalization at its fastest learning rate minus the
     baseline's at its own, per optimizer: the second family of comparisons.
 
-    `runs` must hold `steps_to_threshold` (`labkit.regimes.with_threshold`). Columns:
+    `runs` must hold `steps_to_threshold` (`labkit.analysis.regimes.with_threshold`). Columns:
     `optimizer`, `normalization`, `rate`, `baseline_rate` and those of
     `accuracy_differences` (`shown` is `"lower"` for fewer steps).
 
