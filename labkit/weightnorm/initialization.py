@@ -44,6 +44,7 @@ def unit_moments(units) -> tuple:
 
     Two passes (as `tf.nn.moments`): `E[t^2] - E[t]^2` cancels badly in float32.
     """
+    units = ops.convert_to_tensor(units)  # a NumPy array minus a torch tensor fails
     mean = ops.mean(units, axis=0)
     return mean, ops.mean(ops.square(units - mean), axis=0)
 
