@@ -30,6 +30,9 @@ The package's modules, in the order a batch uses them (a search reuses all but `
     execution     one run: a papermill process, its timeout, an optional watch, its record
     executor      `Executor`: submit runs (watched or not), records as they end, stop
     local, dask_cluster   the two executors
+    options       a batch's options checked (timeout, jobs, kernel, folder); its task, executor
+    batch         `run_batch`: the loop a sweep and a search share (signals, folder, progress,
+                  executor, `runs.csv` as it ends)
     runner        `run_sweep`
 
 Example:
@@ -92,17 +95,16 @@ from labkit.sweep.records import (
     write_record,
     write_summary,
 )
-from labkit.sweep.runner import (
+from labkit.sweep.batch import progress_bar, write_summary_after
+from labkit.sweep.options import (
     check_jobs,
     check_kernel,
     check_runs_dir,
     check_timeout,
     make_executor,
     notebook_task,
-    progress_bar,
-    run_sweep,
-    write_summary_after,
 )
+from labkit.sweep.runner import run_sweep
 
 __all__ = [
     "COMPLETED",
