@@ -84,8 +84,6 @@ class ExperimentParams:
         steps_per_execution: Keras' `compile(steps_per_execution=...)`: optimizer steps per
             call into the compiled training function (callbacks then see one batch end per
             call); `"auto"` (the default) picks what measured fastest (`labkit.speed`).
-        weight_norm: Keyword only: `True` for `normalization="weightnorm"`, `False` for
-            `"none"` (see above).
 
     Example:
 
