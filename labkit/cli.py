@@ -315,14 +315,17 @@ def _named_values(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
 # for papermill's imports.
 def _sweep(args: argparse.Namespace) -> int:
     from labkit import sweep
+    from labkit.sweep.interrupts import interrupt_on_signals
+    from labkit.sweep.options import notebook_task
+    from labkit.sweep.records import COMPLETED
 
     # `kill`, a job scheduler's SIGTERM or a closed terminal stop the sweep as Ctrl-C does.
-    with sweep.interrupt_on_signals():
+    with interrupt_on_signals():
         runs = sweep.plan_sweep(
             args.notebook, grid_from_args(args), validator=sweep.default_validator(args.notebook)
         )
         # The kernel and timeout are checked as the sweep would, so a dry run finds them too.
-        sweep.notebook_task(
+        notebook_task(
             args.notebook,
             kernel_name=args.kernel,
             timeout=args.timeout,
@@ -349,16 +352,17 @@ def _sweep(args: argparse.Namespace) -> int:
         + f". Records in {os.path.join(args.out, sweep.SUMMARY_FILE)}",
         sys.stdout,
     )
-    return EXIT_OK if counts[sweep.COMPLETED] == len(records) else EXIT_RUNS_FAILED
+    return EXIT_OK if counts[COMPLETED] == len(records) else EXIT_RUNS_FAILED
 
 
 def _search(args: argparse.Namespace) -> int:
     import optuna
 
     from labkit import search, sweep
+    from labkit.sweep.interrupts import interrupt_on_signals
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial comes from labkit
-    with sweep.interrupt_on_signals():
+    with interrupt_on_signals():
         plan = search.plan_search(
             args.notebook,
             search.load_space_file(args.space),

@@ -102,9 +102,12 @@ class ControlPanel:
     ):
         import ipywidgets as widgets
 
-        self.defaults = {**NOTEBOOK_DEFAULTS, **values}
-        # "" is the notebook's way to say "let `model` pick" (the dropdown shows it as blank).
-        self.defaults["normalization"] = self.defaults["normalization"] or ""
+        # A notebook's empty (or absent) `normalization` lets `model` pick (a blank dropdown).
+        self.defaults = {
+            **NOTEBOOK_DEFAULTS,
+            **values,
+            "normalization": values.get("normalization") or "",
+        }
         self.controls = _make_controls(self.defaults)
         if live is None:
             resolved = resolve_mode(mode)

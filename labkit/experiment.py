@@ -76,7 +76,6 @@ def run_experiment(
     if data is None:
         data = params.load_data()
     model = build_convnet(
-        weight_norm=params.weight_norm,
         num_classes=data.num_classes,
         input_shape=data.input_shape,
         data_init=params.data_init,

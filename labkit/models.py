@@ -9,10 +9,10 @@ import keras
 from labkit.meanonly import MeanOnlyBatchNormalization
 from labkit.variants import (
     BATCHNORM,
+    NORMALIZATION_RUNS,
     WEIGHTNORM,
     WEIGHTNORM_MEANONLY,
     checked_normalization,
-    run_name,
 )
 from labkit.weightnorm import WeightNormalization
 
@@ -20,7 +20,7 @@ __all__ = ["build_convnet"]
 
 
 def build_convnet(
-    weight_norm: bool = False,
+    weight_norm: bool | None = None,
     num_classes: int = 10,
     input_shape: tuple[int, ...] = (32, 32, 3),
     data_init: bool = True,
@@ -46,18 +46,19 @@ def build_convnet(
       `MeanOnlyBatchNormalization` (whose `beta` is the bias), then the activation.
 
     Args:
-        weight_norm: Wrap every Conv2D and Dense layer in `WeightNormalization`: short for
-            `normalization="weightnorm"`.
+        weight_norm: Short for `normalization="weightnorm"` (`True`) or `"none"` (`False`);
+            given with `normalization`, the two must agree.
         num_classes: Units of the softmax layer.
         input_shape: Shape of one image, channels last.
-        data_init: Passed to `WeightNormalization` (ignored without `weight_norm`).
+        data_init: Passed to `WeightNormalization` (ignored without it).
         name: Model name; defaults to the run name (`labkit.variants.run_name`): `"regular"`,
             `"weightnorm"`, `"batchnorm"` or `"weightnorm_meanonly"`.
-        init_style: Passed to `WeightNormalization` (ignored without `weight_norm`):
+        init_style: Passed to `WeightNormalization` (ignored without it):
             `"paper"` or `"tfa"` (tensorflow-addons' data-dependent init, which the
             tutorial's numbers come from).
         normalization: One of `"none"`, `"weightnorm"`, `"batchnorm"`,
-            `"weightnorm+meanonly"`; `None` (the default) follows `weight_norm`.
+            `"weightnorm+meanonly"`; `None` (the default) is what `weight_norm` says, else
+            `"none"`.
 
     Returns:
         An uncompiled, built `keras.Sequential`.
@@ -103,5 +104,5 @@ def build_convnet(
             *normalized(dense(84), "relu"),
             *normalized(dense(num_classes), "softmax"),
         ],
-        name=name or run_name(weight_norm, normalization),
+        name=name or NORMALIZATION_RUNS[normalization],
     )

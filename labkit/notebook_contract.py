@@ -1,11 +1,12 @@
 """The contract between a labkit notebook's `parameters` cell and the runs it trains.
 
 A labkit notebook's parameters are `model` (which ConvNets), `live` (where the live figure
-goes) and any `ExperimentParams` field but `weight_norm` and `run_name`; `normalization`, when
-set, picks the ConvNets instead of `model` (`NOTEBOOK_NORMALIZATIONS`). `notebook_runs` turns
-their values into validated runs; the notebook, the slider panel and `labkit sweep` (before it
-starts any notebook) all go through it, so a bad value fails the same way everywhere and before
-any data is loaded.
+goes) and any `ExperimentParams` field but `run_name`; `normalization`, when set, picks the
+ConvNets instead of `model` (`NOTEBOOK_NORMALIZATIONS`); `model`'s `"regular"` and
+`"weightnorm"` are the normalizations `"none"` and `"weightnorm"` (`weight_norm=False/True`).
+`notebook_runs` turns their values into validated runs; the notebook, the slider panel and
+`labkit sweep` (before it starts any notebook) all go through it, so a bad value fails the same
+way everywhere and before any data is loaded.
 
 Example:
 
@@ -24,7 +25,7 @@ from labkit._checks import check, check_choice
 from labkit.data import check_archive
 from labkit.live.environment import requested_mode
 from labkit.params import ExperimentParams
-from labkit.variants import NORMALIZATIONS, VARIANTS, WEIGHTNORM
+from labkit.variants import NORMALIZATIONS, VARIANTS, WEIGHTNORM, normalization_of
 
 __all__ = [
     "MODEL_CHOICES",
@@ -38,11 +39,10 @@ __all__ = [
 MODEL_CHOICES = ("both", *VARIANTS)
 # A notebook's `normalization`: empty (the ConvNets `model` names), one, or "all" of them.
 NOTEBOOK_NORMALIZATIONS = ("", *NORMALIZATIONS, "all")
-# The notebook-only parameters' defaults, then every `ExperimentParams` default it passes on.
+# The notebook-only parameters' defaults, then every `ExperimentParams` default it passes on
+# (a notebook's own `normalization` is empty, which lets `model` pick).
 NOTEBOOK_DEFAULTS = {"model": "both", "live": "auto"} | {
-    f.name: f.default
-    for f in dataclasses.fields(ExperimentParams)
-    if f.name not in ("weight_norm", "run_name")
+    f.name: f.default for f in dataclasses.fields(ExperimentParams) if f.name != "run_name"
 }
 
 
@@ -68,12 +68,10 @@ def tutorial_runs(model: str = "both", **params) -> list[ExperimentParams]:
     if normalization:
         check("model", model, model == "both", "'both' when `normalization` picks the ConvNets")
         picked = NORMALIZATIONS if normalization == "all" else (normalization,)
-        return [ExperimentParams.from_dict({**params, "normalization": n}) for n in picked]
-    variants = VARIANTS if model == "both" else (model,)
-    return [
-        ExperimentParams.from_dict({**params, "weight_norm": variant == WEIGHTNORM})
-        for variant in variants
-    ]
+    else:
+        variants = VARIANTS if model == "both" else (model,)
+        picked = [normalization_of(variant == WEIGHTNORM) for variant in variants]
+    return [ExperimentParams.from_dict({**params, "normalization": n}) for n in picked]
 
 
 def notebook_runs(values: Mapping[str, Any]) -> list[ExperimentParams]:

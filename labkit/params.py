@@ -3,15 +3,17 @@
 Example:
 
 >>> from labkit.params import ExperimentParams
->>> ExperimentParams(weight_norm=True, epochs=2).run_name
+>>> ExperimentParams(normalization="weightnorm", epochs=2).run_name
 'weightnorm'
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ from labkit._checks import check, check_choice, check_int, is_number
 from labkit._io import writable_dir_problem
 from labkit.data import DATASETS, Dataset, load_dataset
 from labkit.speed import AUTO, check_speed
-from labkit.variants import WEIGHT_NORMALIZED, checked_normalization, run_name
+from labkit.variants import NORMALIZATION_RUNS, WEIGHT_NORMALIZED, checked_normalization
 
 __all__ = [
     "ExperimentParams",
@@ -47,10 +49,15 @@ MAX_SEED = 2**32 - 1
 class ExperimentParams:
     """Everything that defines one training run. Invalid values raise `ValueError` at once.
 
+    `normalization` says which ConvNet is trained. `weight_norm` is the older way to say it and
+    is still accepted (keyword only, here and in `replace`): `weight_norm=True` means
+    `normalization="weightnorm"`, `False` means `"none"`; given with `normalization`, the two
+    must agree. Read back, `weight_norm` is derived: `True` for `"weightnorm"` and
+    `"weightnorm+meanonly"`, the ConvNets whose layers are weight-normalized.
+
     Args:
         dataset: `"cifar10"`, `"mnist"` or `"fashion_mnist"`.
-        weight_norm: Train the WeightNorm ConvNet instead of the regular one.
-        data_init: Data-dependent init of the WeightNorm layers (ignored without weight_norm).
+        data_init: Data-dependent init of the WeightNorm layers (ignored without them).
         epochs: Passes over the training set.
         batch_size: Examples per gradient step.
         learning_rate: Optimizer step size.
@@ -65,11 +72,12 @@ class ExperimentParams:
         run_name: Name of the run's folder; defaults to the ConvNet's name (`"regular"`,
             `"weightnorm"`, `"batchnorm"` or `"weightnorm_meanonly"`).
         init_style: How the data-dependent init is done: `"paper"` (Salimans & Kingma) or
-            `"tfa"` (as tensorflow-addons did it); only used with `weight_norm` and `data_init`.
+            `"tfa"` (as tensorflow-addons did it); only used with WeightNorm layers and
+            `data_init`.
         normalization: How the ConvNet's layers are normalized (see `build_convnet`):
-            `"none"`, `"weightnorm"`, `"batchnorm"` or `"weightnorm+meanonly"`; `weight_norm`
-            is then set from it (True for the two that weight-normalize). `None` (the
-            default; `""` reads as `None`) builds the ConvNet `weight_norm` says.
+            `"none"` (the default: the tutorial's regular ConvNet), `"weightnorm"`,
+            `"batchnorm"` or `"weightnorm+meanonly"`. `None` or `""` (as in `metrics.json`
+            files that labkit wrote before this was the one field) is what `weight_norm` says.
         jit_compile: Keras' `compile(jit_compile=...)`: `True` compiles the training step
             with XLA, `False` does not; `"auto"` (the default) picks what measured fastest for
             the backend and machine (`labkit.speed`).
@@ -79,13 +87,14 @@ class ExperimentParams:
 
     Example:
 
-    >>> params = ExperimentParams(weight_norm=True, epochs=2, train_limit=5000)
+    >>> params = ExperimentParams(normalization="weightnorm", epochs=2, train_limit=5000)
     >>> params.replace(seed=1).seed
     1
+    >>> params.weight_norm, ExperimentParams(weight_norm=True).normalization
+    (True, 'weightnorm')
     """
 
     dataset: str = "cifar10"
-    weight_norm: bool = False
     data_init: bool = True
     epochs: int = 10
     batch_size: int = 32
@@ -98,7 +107,7 @@ class ExperimentParams:
     archive: str | None = None
     run_name: str | None = None
     init_style: str = "paper"
-    normalization: str | None = None
+    normalization: str = "none"
     jit_compile: bool | str = AUTO
     steps_per_execution: int | str = AUTO
 
@@ -106,13 +115,9 @@ class ExperimentParams:
         check_choice("dataset", self.dataset, tuple(DATASETS))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("init_style", self.init_style, INIT_STYLES)
-        for name in ("weight_norm", "data_init"):
-            check(name, getattr(self, name), isinstance(getattr(self, name), bool), "a boolean")
-        if self.normalization == "":
-            object.__setattr__(self, "normalization", None)
-        if self.normalization is not None:
-            checked_normalization(self.weight_norm, self.normalization)
-            object.__setattr__(self, "weight_norm", self.normalization in WEIGHT_NORMALIZED)
+        check("data_init", self.data_init, isinstance(self.data_init, bool), "a boolean")
+        normalization = checked_normalization(None, self.normalization)  # None, "" -> "none"
+        object.__setattr__(self, "normalization", normalization)
         check_int("epochs", self.epochs, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
@@ -129,18 +134,25 @@ class ExperimentParams:
             check(name, value, value is None or isinstance(value, str), "a string or None")
         check_speed(self.jit_compile, self.steps_per_execution)
         if self.run_name is None:
-            object.__setattr__(self, "run_name", run_name(self.weight_norm, self.normalization))
+            object.__setattr__(self, "run_name", NORMALIZATION_RUNS[self.normalization])
+
+    @property
+    def weight_norm(self) -> bool:
+        """Whether the ConvNet's layers are weight-normalized (`"weightnorm"` and
+        `"weightnorm+meanonly"`): derived from `normalization`, never set on its own."""
+        return self.normalization in WEIGHT_NORMALIZED
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ExperimentParams:
-        """Builds parameters from a mapping, rejecting unknown names.
+        """Builds parameters from a mapping, rejecting unknown names; `to_dict`'s own output
+        (and that of older labkit versions, with `normalization: None`) reads back.
 
         Example:
 
         >>> ExperimentParams.from_dict({"epochs": 2, "weight_norm": True}).run_name
         'weightnorm'
         """
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | {"weight_norm"}
         for name, value in values.items():
             if name not in known:
                 raise ValueError(
@@ -150,14 +162,18 @@ class ExperimentParams:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (what `metrics.json` stores under `params`).
+        """The fields as a plain dict (what `metrics.json` stores under `params`), with the
+        derived `weight_norm` second, where readers of older files find it.
 
         Example:
 
         >>> ExperimentParams(epochs=2).to_dict()["epochs"]
         2
+        >>> ExperimentParams(normalization="weightnorm").to_dict()["weight_norm"]
+        True
         """
-        return dataclasses.asdict(self)
+        dataset, *others = dataclasses.asdict(self).items()
+        return dict([dataset, ("weight_norm", self.weight_norm), *others])
 
     def load_data(self) -> Dataset:
         """Loads the dataset these parameters describe: uint8 images (training converts each
@@ -195,8 +211,8 @@ class ExperimentParams:
     def replace(self, **changes) -> ExperimentParams:
         """A copy with some fields changed (validated again).
 
-        Changing one of `weight_norm` and `normalization` without the other sets the other
-        from it; `run_name=None` names the run after its ConvNet again.
+        `weight_norm=` is accepted as in the constructor (it replaces `normalization`);
+        `run_name=None` names the run after its ConvNet again.
 
         Example:
 
@@ -205,8 +221,30 @@ class ExperimentParams:
         >>> ExperimentParams(weight_norm=True).replace(normalization="batchnorm").weight_norm
         False
         """
-        if "weight_norm" in changes and "normalization" not in changes:
-            changes["normalization"] = None
-        elif changes.get("normalization") and "weight_norm" not in changes:
-            changes["weight_norm"] = changes["normalization"] in WEIGHT_NORMALIZED
+        if "weight_norm" in changes:  # it stands for `normalization`, not the one kept
+            changes.setdefault("normalization", None)
         return dataclasses.replace(self, **changes)
+
+
+def _with_weight_norm(init: Callable[..., None]) -> Callable[..., None]:
+    """The dataclass' `__init__`, also taking `weight_norm=` as a keyword-only alias.
+
+    The alias is mapped here, where `normalization` left at its default can be told apart from
+    an explicit `"none"` (which `weight_norm=True` contradicts).
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, weight_norm: bool | None = None, **kwargs) -> None:
+        if weight_norm is not None:
+            given = kwargs.get("normalization")
+            kwargs["normalization"] = checked_normalization(weight_norm, given)
+        init(self, *args, **kwargs)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    alias = inspect.Parameter("weight_norm", keyword, default=None, annotation="bool | None")
+    signature = inspect.signature(init)
+    __init__.__signature__ = signature.replace(parameters=[*signature.parameters.values(), alias])
+    return __init__
+
+
+ExperimentParams.__init__ = _with_weight_norm(ExperimentParams.__init__)

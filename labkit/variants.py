@@ -64,18 +64,17 @@ RUN_COLORS = {
 }
 
 
-def run_name(weight_norm: bool, normalization: str | None = None) -> str:
-    """The run (and model) name of the tutorial's ConvNet with or without weight normalization,
-    or of the ConvNet with `normalization` (one of `NORMALIZATIONS`) when that is given.
+def run_name(weight_norm: bool | None = None, normalization: str | None = None) -> str:
+    """The run (and model) name of the ConvNet with `normalization` (one of `NORMALIZATIONS`),
+    or, given only `weight_norm`, of the tutorial's ConvNet with or without weight normalization
+    (see `checked_normalization`).
 
     Example:
 
-    >>> run_name(weight_norm=False), run_name(False, normalization="weightnorm+meanonly")
+    >>> run_name(weight_norm=False), run_name(normalization="weightnorm+meanonly")
     ('regular', 'weightnorm_meanonly')
     """
-    if normalization is None:
-        return WEIGHTNORM if weight_norm else REGULAR
-    return NORMALIZATION_RUNS[normalization]
+    return NORMALIZATION_RUNS[checked_normalization(weight_norm, normalization)]
 
 
 def normalization_of(weight_norm: bool) -> str:
@@ -89,22 +88,32 @@ def normalization_of(weight_norm: bool) -> str:
     return WEIGHTNORM if weight_norm else "none"
 
 
-def checked_normalization(weight_norm: bool, normalization: str | None) -> str:
-    """`normalization`, or the one `weight_norm` stands for when it is `None` or empty.
+def checked_normalization(weight_norm: bool | None, normalization: str | None) -> str:
+    """The one normalization that `weight_norm` and `normalization` give together.
+
+    `normalization` is the setting; `weight_norm` is the older shorthand for it: `True` means
+    `"weightnorm"` and `False` means `"none"` when `normalization` is `None` or empty, and
+    otherwise says whether `normalization` weight-normalizes (`WEIGHT_NORMALIZED`). `None`
+    for both is `"none"`, the tutorial's regular ConvNet.
 
     Raises:
-        ValueError: `normalization` is not one of `NORMALIZATIONS`, or `weight_norm` is set
-            and `normalization` does not weight-normalize.
+        ValueError: `normalization` is not one of `NORMALIZATIONS`, `weight_norm` is not a
+            boolean, or the two disagree (one line naming both).
 
     Example:
 
-    >>> checked_normalization(True, None), checked_normalization(False, "batchnorm")
+    >>> checked_normalization(True, None), checked_normalization(None, "batchnorm")
     ('weightnorm', 'batchnorm')
+    >>> checked_normalization(True, "weightnorm+meanonly")
+    'weightnorm+meanonly'
     """
+    is_flag = weight_norm is None or isinstance(weight_norm, bool)
+    check("weight_norm", weight_norm, is_flag, "a boolean")
     if normalization is None or normalization == "":
-        return normalization_of(weight_norm)
+        return normalization_of(bool(weight_norm))
     check_choice("normalization", normalization, NORMALIZATIONS)
-    agrees = not weight_norm or normalization in WEIGHT_NORMALIZED
-    expected = f"one of {quoted(WEIGHT_NORMALIZED)} with `weight_norm=True`"
-    check("normalization", normalization, agrees, expected)
+    if weight_norm is not None:
+        agreeing = [n for n in NORMALIZATIONS if (n in WEIGHT_NORMALIZED) == weight_norm]
+        expected = f"one of {quoted(agreeing)} with `weight_norm={weight_norm}`"
+        check("normalization", normalization, normalization in agreeing, expected)
     return normalization

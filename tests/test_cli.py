@@ -16,6 +16,7 @@ import pytest
 from process_helpers import as_from_a_terminal, process_is_running, wait_for
 
 from labkit import cli, sweep
+from labkit.sweep.lock import LOCK_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_NOTEBOOK = str(REPO / "tests" / "fixtures" / "fake_train.ipynb")
@@ -335,7 +336,7 @@ def test_a_second_sweep_into_a_busy_folder_fails_at_once_and_touches_nothing(tmp
     exit_code, _, _ = finish(first, timeout=30)
     assert exit_code == cli.EXIT_INTERRUPTED
     assert statuses(runs_dir) == ["interrupted"]
-    assert not (runs_dir / sweep.LOCK_FILE).exists()
+    assert not (runs_dir / LOCK_FILE).exists()
 
 
 @pytest.mark.slow
@@ -426,7 +427,7 @@ def test_closing_the_terminal_stops_the_runs_and_records_them(tmp_path):
     assert statuses(runs_dir) == ["completed", "interrupted"]
     summary = pd.read_csv(runs_dir / sweep.SUMMARY_FILE)
     assert sorted(summary["status"]) == ["completed", "interrupted"]
-    assert not (runs_dir / sweep.LOCK_FILE).exists()
+    assert not (runs_dir / LOCK_FILE).exists()
     wait_for(lambda: not process_is_running(papermill), timeout=10)
     wait_for(lambda: not process_is_running(kernel), timeout=10)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -21,9 +22,10 @@ from labkit.results import ResultFileError, RunRecord, RunResult
 def test_normalization_defaults_to_what_weight_norm_says():
     for weight_norm, name in ((False, "regular"), (True, "weightnorm")):
         params = ExperimentParams(weight_norm=weight_norm)
-        assert params.normalization is None and params.run_name == name
-    assert ExperimentParams(normalization="").normalization is None
-    assert NOTEBOOK_DEFAULTS["normalization"] is None
+        assert params.normalization == ("weightnorm" if weight_norm else "none")
+        assert params.run_name == name
+    assert ExperimentParams(normalization="").normalization == "none"
+    assert NOTEBOOK_DEFAULTS["normalization"] == "none"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,15 @@ def test_normalization_sets_weight_norm_and_the_run_name(normalization, weight_n
             "Invalid value for `normalization`: expected one of 'weightnorm', "
             "'weightnorm+meanonly' with `weight_norm=True`. Received: `normalization='none'`",
         ),
+        (
+            {"normalization": "weightnorm", "weight_norm": False},
+            "Invalid value for `normalization`: expected one of 'none', 'batchnorm' with "
+            "`weight_norm=False`. Received: `normalization='weightnorm'`",
+        ),
+        (
+            {"weight_norm": "yes"},
+            "Invalid value for `weight_norm`: expected a boolean. Received: `weight_norm='yes'`",
+        ),
     ],
 )
 def test_bad_normalization_raises_one_line(values, message):
@@ -67,8 +78,19 @@ def test_replace_one_of_weight_norm_and_normalization_sets_the_other():
     batchnorm = combined.replace(normalization="batchnorm", run_name=None)
     assert (batchnorm.weight_norm, batchnorm.run_name) == (False, "batchnorm")
     plain = batchnorm.replace(weight_norm=True, run_name=None)
-    assert (plain.normalization, plain.run_name) == (None, "weightnorm")
+    assert (plain.normalization, plain.run_name) == ("weightnorm", "weightnorm")
     assert combined.replace(normalization=None).run_name == "weightnorm_meanonly"  # kept
+
+
+def test_weight_norm_is_derived_and_written_for_older_readers():
+    params = ExperimentParams(normalization="weightnorm+meanonly")
+    assert params.weight_norm and params.to_dict()["weight_norm"] is True
+    with pytest.raises(AttributeError):
+        params.weight_norm = False  # derived, never set on its own
+    assert "weight_norm" not in {field.name for field in dataclasses.fields(ExperimentParams)}
+    # A metrics.json from before `normalization` was the one field reads back.
+    new = ExperimentParams(normalization="weightnorm")
+    assert ExperimentParams.from_dict({**new.to_dict(), "normalization": None}) == new
 
 
 # --- the notebook's parameter --------------------------------------------------------------

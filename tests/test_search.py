@@ -25,6 +25,9 @@ from labkit.search.study import (
     trial_states,
 )
 from labkit.search.trial import ObjectiveError, TrialRuns, objective_curve
+from labkit.sweep.execution import ProcessGroup, Stop
+from labkit.sweep.planning import params_digest
+from labkit.sweep.records import COMPLETED, FAILED, PRUNED, TIMED_OUT
 
 REPO = Path(__file__).resolve().parents[1]
 TUTORIAL = REPO / "notebooks" / "weight_norm.ipynb"
@@ -70,7 +73,7 @@ def test_plan_search_types_every_value_and_names_runs_by_what_it_searches():
         "seed": 1,
     }
     assert runs[0].run_id.startswith("learning_rate=0.01,batch_size=32,data_init=false,seed=0-")
-    assert runs[0].run_id.endswith(sweep.params_digest(runs[0].params))
+    assert runs[0].run_id.endswith(params_digest(runs[0].params))
 
 
 def test_a_loss_is_minimized_unless_told_otherwise():
@@ -327,7 +330,7 @@ def trial_of(pruner=None):
 
 
 def completed(run):
-    return sweep.NotebookRecord(run.run_id, run.params, status=sweep.COMPLETED)
+    return sweep.NotebookRecord(run.run_id, run.params, status=COMPLETED)
 
 
 def test_an_epoch_is_reported_once_every_seed_reached_it_as_their_mean(tmp_path):
@@ -360,10 +363,10 @@ def test_a_pruned_trial_stops_every_run(tmp_path):
     assert trial_runs.watch(0)(first) is None  # the second seed has not reached epoch 1
     stop = trial_runs.watch(1)(second)
 
-    assert stop == sweep.Stop(sweep.PRUNED, "Pruned at epoch 1: val_accuracy=0.25.")
+    assert stop == Stop(PRUNED, "Pruned at epoch 1: val_accuracy=0.25.")
     assert trial_runs.watch(0)(first) == stop
     for index, run_dir in enumerate((first, second)):
-        record = sweep.NotebookRecord("run", {}, status=sweep.PRUNED, error=stop.error)
+        record = sweep.NotebookRecord("run", {}, status=PRUNED, error=stop.error)
         trial_runs.end_run(index, record, run_dir)
     assert trial_runs.outcome().state == TrialState.PRUNED
 
@@ -374,7 +377,7 @@ def test_a_failed_run_fails_its_trial_with_its_error(tmp_path):
     write_metrics(first, [0.5], status="completed")
 
     trial_runs.end_run(0, completed(trial_runs.runs[0]), first)
-    failed = sweep.NotebookRecord("seed=1", {}, status=sweep.FAILED, error="RuntimeError: boom")
+    failed = sweep.NotebookRecord("seed=1", {}, status=FAILED, error="RuntimeError: boom")
     trial_runs.end_run(1, failed, second)
 
     outcome = trial_runs.outcome()
@@ -393,13 +396,13 @@ def test_an_objective_the_notebook_does_not_record_stops_the_search(tmp_path):
 
     stop = trial_runs.watch(0)(run_dir)
 
-    assert stop.status == sweep.FAILED
+    assert stop.status == FAILED
     assert stop.error == (
         "Invalid value for `objective`: expected one of 'val_accuracy', 'val_loss', the metrics "
         "the notebook records. Received: `objective='val_acc'`"
     )
-    trial_runs.end_run(0, sweep.NotebookRecord("seed=0", {}, status=sweep.FAILED), run_dir)
-    trial_runs.end_run(1, sweep.NotebookRecord("seed=1", {}, status=sweep.FAILED), tmp_path / "x")
+    trial_runs.end_run(0, sweep.NotebookRecord("seed=0", {}, status=FAILED), run_dir)
+    trial_runs.end_run(1, sweep.NotebookRecord("seed=1", {}, status=FAILED), tmp_path / "x")
     assert trial_runs.outcome().fatal
 
 
@@ -574,14 +577,14 @@ def test_a_watch_ends_its_run_with_its_own_status(tmp_path, monkeypatch):
 
     def watch():
         looks.append(time.monotonic())
-        return sweep.Stop(sweep.PRUNED, "Enough.") if len(looks) == 3 else None
+        return Stop(PRUNED, "Enough.") if len(looks) == 3 else None
 
     command, log = sleeper(tmp_path)
     started = time.monotonic()
     with log:
-        status = sweep.ProcessGroup().run(command, log, {}, timeout=None, watch=watch)
+        status = ProcessGroup().run(command, log, {}, timeout=None, watch=watch)
 
-    assert status == (sweep.PRUNED, "Enough.")
+    assert status == (PRUNED, "Enough.")
     assert len(looks) == 3  # once before starting, then while it ran
     assert time.monotonic() - started < 30
 
@@ -589,25 +592,25 @@ def test_a_watch_ends_its_run_with_its_own_status(tmp_path, monkeypatch):
 def test_a_watch_can_keep_a_run_from_starting(tmp_path):
     command, log = sleeper(tmp_path)
     with log:
-        status = sweep.ProcessGroup().run(
-            command, log, {}, timeout=None, watch=lambda: sweep.Stop(sweep.PRUNED, "Not needed.")
+        status = ProcessGroup().run(
+            command, log, {}, timeout=None, watch=lambda: Stop(PRUNED, "Not needed.")
         )
 
-    assert status == (sweep.PRUNED, "Not needed.")
+    assert status == (PRUNED, "Not needed.")
 
 
 def test_a_watched_run_still_times_out(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep.execution, "WATCH_INTERVAL_S", 0.05)
     command, log = sleeper(tmp_path)
     with log:
-        status = sweep.ProcessGroup().run(command, log, {}, timeout=0.5, watch=lambda: None)
+        status = ProcessGroup().run(command, log, {}, timeout=0.5, watch=lambda: None)
 
-    assert status == (sweep.TIMED_OUT, "The run exceeded its timeout of 0.5 s.")
+    assert status == (TIMED_OUT, "The run exceeded its timeout of 0.5 s.")
 
 
 def test_a_watch_that_fails_ends_its_process(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep.execution, "WATCH_INTERVAL_S", 0.05)
-    processes = sweep.ProcessGroup()
+    processes = ProcessGroup()
     calls = []
 
     def watch():

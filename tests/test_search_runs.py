@@ -16,6 +16,7 @@ from process_helpers import as_from_a_terminal, process_is_running, wait_for, wr
 
 from labkit import cli, search, sweep
 from labkit.plotting.export import image_export_problem
+from labkit.sweep.records import PRUNED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,7 +156,7 @@ def test_a_pruned_trial_is_stopped_cleanly_and_keeps_its_partial_history(
     states = {trial.params["optimizer"]: trial.state.name for trial in study.trials}
     assert states == {"adam": "COMPLETE", "sgd": "PRUNED"}
     pruned = records(runs_dir)["sgd"]
-    assert pruned.status == sweep.PRUNED
+    assert pruned.status == PRUNED
     assert pruned.error == "Pruned at epoch 1: val_accuracy=0.1667."
     pruned_dir = runs_dir / pruned.run_id
     metrics = json.loads((pruned_dir / "model" / "metrics.json").read_text())
@@ -240,7 +241,7 @@ def test_a_search_runs_on_a_dask_cluster_and_prunes_there(notebook, tmp_path, lo
     assert study.best_value == 1.0
     assert (runs_dir / search.JOURNAL_FILE).is_file()  # the journal stays with the driver
     runs = records(runs_dir)
-    assert runs["sgd"].status == sweep.PRUNED
+    assert runs["sgd"].status == PRUNED
     metrics = json.loads((runs_dir / runs["sgd"].run_id / "model" / "metrics.json").read_text())
     assert metrics["status"] == "stopped"
     assert len(metrics["history"]["val_accuracy"]) < 3

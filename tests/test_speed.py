@@ -21,7 +21,8 @@ from labkit.speed import (
     Speed,
     resolve_speed,
 )
-from labkit.sweep import notebook_parameters, parse_value
+from labkit.sweep import notebook_parameters
+from labkit.sweep.parameters import parse_value
 
 NOTEBOOK = "notebooks/weight_norm.ipynb"
 

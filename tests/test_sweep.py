@@ -12,6 +12,10 @@ import pytest
 
 from labkit import sweep
 from labkit.notebook_contract import validate_notebook_parameters
+from labkit.sweep.options import notebook_task
+from labkit.sweep.parameters import parse_value
+from labkit.sweep.planning import MAX_RUNS, expand_grid, run_id
+from labkit.sweep.records import COMPLETED, write_record
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_NOTEBOOK = REPO / "tests" / "fixtures" / "fake_train.ipynb"
@@ -53,7 +57,7 @@ def test_notebook_parameters_take_types_from_default_values():
     ],
 )
 def test_parse_value_converts_to_the_parameter_type(value, type_name, expected):
-    result = sweep.parse_value("name", value, type_name)
+    result = parse_value("name", value, type_name)
 
     assert result == expected
     assert type(result) is type(expected)
@@ -75,7 +79,7 @@ def test_parse_value_converts_to_the_parameter_type(value, type_name, expected):
 )
 def test_parse_value_rejects_values_of_another_type(value, type_name):
     with pytest.raises(ValueError, match=rf"Invalid value for `name`.*Received: `name={value!r}`"):
-        sweep.parse_value("name", value, type_name)
+        parse_value("name", value, type_name)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +97,7 @@ def test_parse_seeds_rejects_other_text(text):
 
 
 def test_parse_seeds_refuses_a_range_too_large_to_be_meant():
-    with pytest.raises(ValueError, match=rf"expected at most {sweep.MAX_RUNS} seeds"):
+    with pytest.raises(ValueError, match=rf"expected at most {MAX_RUNS} seeds"):
         sweep.parse_seeds("0-1000000000000")  # fails at once instead of filling the memory
 
 
@@ -105,7 +109,7 @@ def test_plan_sweep_refuses_a_grid_too_large_to_be_meant():
 
 
 def test_expand_grid_varies_the_last_name_fastest():
-    assert sweep.expand_grid({"model": ["regular", "weightnorm"], "seed": [0, 1]}) == [
+    assert expand_grid({"model": ["regular", "weightnorm"], "seed": [0, 1]}) == [
         {"model": "regular", "seed": 0},
         {"model": "regular", "seed": 1},
         {"model": "weightnorm", "seed": 0},
@@ -235,12 +239,12 @@ def test_plan_sweep_reports_a_missing_notebook(tmp_path):
 def test_run_id_is_stable_and_depends_on_every_value():
     params = {"model": "regular", "seed": 0, "epochs": 10}
 
-    assert sweep.run_id(params, ["model", "seed"]) == "model=regular,seed=0-1833b3c1"
-    assert sweep.run_id(dict(reversed(params.items())), ["model", "seed"]) == (
+    assert run_id(params, ["model", "seed"]) == "model=regular,seed=0-1833b3c1"
+    assert run_id(dict(reversed(params.items())), ["model", "seed"]) == (
         "model=regular,seed=0-1833b3c1"
     )
-    assert sweep.run_id({**params, "epochs": 11}, ["model", "seed"]).endswith("-4a19b90c")
-    assert sweep.run_id({"archive": "/data/cifar 10.tar.gz"}, ["archive"]).startswith(
+    assert run_id({**params, "epochs": 11}, ["model", "seed"]).endswith("-4a19b90c")
+    assert run_id({"archive": "/data/cifar 10.tar.gz"}, ["archive"]).startswith(
         "archive=_data_cifar_10.tar.gz-"
     )
 
@@ -292,16 +296,16 @@ def test_the_notebooks_own_kernel_is_checked_too(tmp_path):
     nbformat.write(notebook, tmp_path / "julia.ipynb")
 
     with pytest.raises(ValueError, match=r"The notebook's Jupyter kernel 'julia-0.3' is not "):
-        sweep.notebook_task(tmp_path / "julia.ipynb")
-    sweep.notebook_task(tmp_path / "julia.ipynb", kernel_name="python3")  # chosen instead
-    sweep.notebook_task(tmp_path / "julia.ipynb", local=False)  # Dask workers have their own
+        notebook_task(tmp_path / "julia.ipynb")
+    notebook_task(tmp_path / "julia.ipynb", kernel_name="python3")  # chosen instead
+    notebook_task(tmp_path / "julia.ipynb", local=False)  # Dask workers have their own
 
 
 def test_a_sweep_finds_runs_that_gave_a_parameter_its_default(tmp_path):
     (first,) = sweep.plan_sweep(FAKE_NOTEBOOK, {"seed": [0], "epochs": [3]})  # 3: the default
     (tmp_path / first.run_id).mkdir()
-    done = sweep.NotebookRecord(first.run_id, first.params, status=sweep.COMPLETED)
-    sweep.write_record(tmp_path / first.run_id, done)
+    done = sweep.NotebookRecord(first.run_id, first.params, status=COMPLETED)
+    write_record(tmp_path / first.run_id, done)
 
     (record,) = run_fake_sweep({"seed": [0]}, tmp_path)  # would run again if not found
 

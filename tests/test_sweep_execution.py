@@ -15,11 +15,14 @@ from process_helpers import write_notebook
 
 from labkit import sweep
 from labkit.results import RunRecord
+from labkit.sweep.execution import PapermillTask, ProcessGroup, execute_run
+from labkit.sweep.orphans import RUN_DIR_VARIABLE
+from labkit.sweep.records import COMPLETED, FAILED, INTERRUPTED, TIMED_OUT
 
 NO_SPACE = f"OSError: [Errno 28] {os.strerror(errno.ENOSPC)}"
 
 
-class FakeProcesses(sweep.ProcessGroup):
+class FakeProcesses(ProcessGroup):
     """Runs no process: writes what the notebook would have, and ends as told (a failure's
     error is the last line printed, as for papermill)."""
 
@@ -29,7 +32,7 @@ class FakeProcesses(sweep.ProcessGroup):
         self.error = error
 
     def run(self, command, log, env, timeout, watch=None):
-        run_dir = Path(env[sweep.RUN_DIR_VARIABLE])
+        run_dir = Path(env[RUN_DIR_VARIABLE])
         (run_dir / "model").mkdir()
         history = {"val_accuracy": [0.4]}
         RunRecord(run_name="model", status=self.metrics_status, history=history).write(
@@ -40,9 +43,9 @@ class FakeProcesses(sweep.ProcessGroup):
 
 
 def execute(tmp_path, processes, params=None):
-    task = sweep.PapermillTask(Path("/notebooks/fake.ipynb"))
+    task = PapermillTask(Path("/notebooks/fake.ipynb"))
     run = sweep.Run("seed=0-x", params or {"seed": 0})
-    return sweep.execute_run(task, run, tmp_path / "seed=0-x", threads=1, processes=processes)
+    return execute_run(task, run, tmp_path / "seed=0-x", threads=1, processes=processes)
 
 
 def metrics(run_dir):
@@ -50,10 +53,10 @@ def metrics(run_dir):
 
 
 def test_a_run_that_filled_the_disk_fails_naming_its_folder(tmp_path):
-    record = execute(tmp_path, FakeProcesses(sweep.FAILED, NO_SPACE))
+    record = execute(tmp_path, FakeProcesses(FAILED, NO_SPACE))
 
     run_dir = tmp_path / "seed=0-x"
-    assert record.status == sweep.FAILED
+    assert record.status == FAILED
     assert record.error == f"{NO_SPACE} (writing into {run_dir})"
     assert sweep.read_notebook_record(run_dir) == record
     assert (metrics(run_dir)["status"], metrics(run_dir)["error"]) == ("failed", record.error)
@@ -66,9 +69,9 @@ def test_a_run_whose_record_cannot_be_written_fails_and_says_which_file(tmp_path
 
     monkeypatch.setattr(sweep.records, "atomic_write", full_disk)
 
-    record = execute(tmp_path, FakeProcesses(sweep.COMPLETED, "never started"))
+    record = execute(tmp_path, FakeProcesses(COMPLETED, "never started"))
 
-    assert record.status == sweep.FAILED
+    assert record.status == FAILED
     assert record.error == (
         f"Could not write {tmp_path / 'seed=0-x' / 'run.json'}: No space left on device (errno 28)"
     )
@@ -76,7 +79,7 @@ def test_a_run_whose_record_cannot_be_written_fails_and_says_which_file(tmp_path
 
 @pytest.mark.parametrize(
     ("status", "metrics_status"),
-    [(sweep.FAILED, "failed"), (sweep.TIMED_OUT, "failed"), (sweep.INTERRUPTED, "interrupted")],
+    [(FAILED, "failed"), (TIMED_OUT, "failed"), (INTERRUPTED, "interrupted")],
 )
 def test_a_run_that_did_not_complete_marks_the_metrics_it_left_running(
     status, metrics_status, tmp_path
@@ -89,21 +92,19 @@ def test_a_run_that_did_not_complete_marks_the_metrics_it_left_running(
 
 
 def test_metrics_the_notebook_finished_are_left_as_they_are(tmp_path):
-    execute(
-        tmp_path, FakeProcesses(sweep.FAILED, "RuntimeError: after", metrics_status="completed")
-    )
+    execute(tmp_path, FakeProcesses(FAILED, "RuntimeError: after", metrics_status="completed"))
 
     assert metrics(tmp_path / "seed=0-x")["status"] == "completed"
 
 
 def test_a_stopped_batch_starts_nothing_and_says_why_without_naming_a_sweep(tmp_path):
-    processes = sweep.ProcessGroup()
+    processes = ProcessGroup()
     processes.stop()
     with (tmp_path / "log").open("wb") as log:
         status, error = processes.run([sys.executable, "-c", "pass"], log, {}, timeout=None)
 
     assert (status, error) == (
-        sweep.INTERRUPTED,
+        INTERRUPTED,
         "Stopped by Ctrl-C, SIGTERM or SIGHUP before this run started.",
     )
 
@@ -153,7 +154,7 @@ def test_a_run_whose_kernel_or_papermill_is_terminated_is_recorded_as_failed(
 
     by_name = {record.params["name"]: record for record in records}
     assert by_name["papermill"].error == "papermill was ended by SIGTERM."
-    assert by_name["kernel"].status == sweep.FAILED
+    assert by_name["kernel"].status == FAILED
     assert "DeadKernelError" in by_name["kernel"].error
     for record in records:
         left = json.loads((runs_dir / record.run_id / "model" / "metrics.json").read_text())

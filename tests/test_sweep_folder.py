@@ -11,22 +11,18 @@ import pandas as pd
 import pytest
 
 from labkit.sweep import (
-    COMPLETED,
-    FAILED,
     RECORD_FILE,
     SUMMARY_FILE,
     NotebookRecord,
     RecordWriteError,
     Run,
-    RunsFolder,
     notebook_defaults,
-    params_digest,
     read_notebook_record,
     records,
-    run_id,
-    write_record,
-    write_summary,
 )
+from labkit.sweep.folder import RunsFolder
+from labkit.sweep.planning import params_digest, run_id
+from labkit.sweep.records import COMPLETED, FAILED, write_record, write_summary
 
 FAKE_NOTEBOOK = Path(__file__).resolve().parent / "fixtures" / "fake_train.ipynb"
 

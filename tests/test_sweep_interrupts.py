@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.sweep import interrupt_on_signals
+from labkit.sweep.interrupts import interrupt_on_signals
 
 REPO = Path(__file__).resolve().parents[1]
 

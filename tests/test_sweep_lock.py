@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from labkit.sweep import LOCK_FILE, RunsFolderBusyError, RunsFolderLock
+from labkit.sweep import RunsFolderBusyError
+from labkit.sweep.lock import LOCK_FILE, RunsFolderLock
 
 REPO = Path(__file__).resolve().parents[1]
 HOLD_LOCK = """
 import sys, time
-from labkit.sweep import RunsFolderLock
+from labkit.sweep.lock import RunsFolderLock
 lock = RunsFolderLock(sys.argv[1])
 lock.acquire()
 print("locked", flush=True)

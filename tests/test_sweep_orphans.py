@@ -11,17 +11,11 @@ import sys
 import pytest
 from process_helpers import process_is_running, wait_for
 
-from labkit.sweep import (
-    LOCK_FILE,
-    RUN_DIR_VARIABLE,
-    RUNNING,
-    NotebookRecord,
-    Run,
-    RunsFolder,
-    left_running,
-    orphans,
-    write_record,
-)
+from labkit.sweep import NotebookRecord, Run, orphans
+from labkit.sweep.folder import RunsFolder
+from labkit.sweep.lock import LOCK_FILE
+from labkit.sweep.orphans import RUN_DIR_VARIABLE, left_running
+from labkit.sweep.records import RUNNING, write_record
 
 SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
 # A process that ignores SIGTERM, as a stuck kernel might.

@@ -28,7 +28,7 @@ from labkit._checks import check, is_number
 from labkit.analysis.runs import load_runs, setting_columns
 from labkit.results import read_record
 from labkit.stats import Interval, finite_mean_interval
-from labkit.variants import NORMALIZATIONS, checked_normalization
+from labkit.variants import NORMALIZATIONS
 
 __all__ = [
     "SETTING",
@@ -52,7 +52,8 @@ __all__ = [
 SETTING = ("optimizer", "learning_rate", "normalization")
 # The normalization every other one is compared with.
 BASELINE = "none"
-# The parameters that vary between the compared runs (`weight_norm` with `normalization`).
+# The parameters that vary between the compared runs (`weight_norm`, derived from
+# `normalization`, with it).
 _COMPARED = (*SETTING, "weight_norm")
 OPTIMIZER_ORDER = ("sgd", "momentum", "adam", "rmsprop", "adamw")
 # Steps over which the training loss is averaged for the threshold and the loss curves: one
@@ -83,11 +84,10 @@ _MEASURES = {
 def load_regime_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     """Reads the completed runs below `runs_dir`, one row per trained model.
 
-    Columns: `path`, `optimizer`, `learning_rate`, `normalization` (`"none"` and
-    `"weightnorm"` for runs that set only `weight_norm`), `seed`, `final_val_accuracy`,
-    `final_loss` (the last epoch's training loss), and per run the arrays `steps`,
-    `step_loss` and `step_seconds`: the training loss `StepRecorder` wrote, averaged over
-    windows of `LOSS_WINDOW` steps (`loss_windows`; empty for runs without them).
+    Columns: `path`, `optimizer`, `learning_rate`, `normalization` (as `load_runs` reads it),
+    `seed`, `final_val_accuracy`, `final_loss` (the last epoch's training loss), and per run
+    the arrays `steps`, `step_loss` and `step_seconds`: the training loss `StepRecorder` wrote,
+    averaged over windows of `LOSS_WINDOW` steps (`loss_windows`; empty for runs without them).
     Runs that did not complete are left out; unreadable files are named in a warning.
 
     Raises:
@@ -108,11 +108,6 @@ def load_regime_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
                 f"The runs do not record `{name}`: they are not labkit training runs. "
                 f"Received: `runs_dir={str(runs_dir)!r}`"
             )
-    given = runs["normalization"] if "normalization" in runs.columns else [None] * len(runs)
-    runs["normalization"] = [
-        checked_normalization(bool(weight_norm), value if isinstance(value, str) else None)
-        for weight_norm, value in zip(runs["weight_norm"], given)
-    ]
     mixed = [
         name
         for name in setting_columns(runs)

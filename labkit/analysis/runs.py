@@ -4,7 +4,9 @@ Every `metrics.json` below a folder is one trained model, read through `labkit.r
 definition of that file). A file that cannot be read (empty, truncated, not a run's results) is
 named in a warning, left out, and counted in the summary. Completed runs are grouped into settings
 by the parameters that vary between them (seed and paths aside; `weight_norm` and `data_init`
-always; a parameter set in some runs and not in others varies too).
+always; a parameter set in some runs and not in others varies too). `weight_norm` is derived from
+`normalization`: runs that are all the regular or the WeightNorm ConvNet are told apart by
+`weight_norm` alone ("regular", "WeightNorm"), as before `normalization` existed.
 
 Example:
 
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.results import METRICS_FILE, ResultFileError, RunRecord, read_record
+from labkit.variants import normalization_of
 
 __all__ = [
     "IGNORED_PARAMETERS",
@@ -48,6 +51,8 @@ __all__ = [
 IGNORED_PARAMETERS = ("seed", "output_dir", "archive", "live")
 # Always settings when present, in this order and first.
 PRIMARY_PARAMETERS = ("weight_norm", "data_init")
+# The normalizations `weight_norm` alone tells apart (False, True).
+_WEIGHT_NORM_ALONE = {normalization_of(False), normalization_of(True)}
 # Columns of `load_runs` that are not parameters.
 RUN_COLUMNS = (
     "path",
@@ -79,7 +84,9 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     `seconds_per_epoch` (median over epochs, so the first epoch's tracing does not count),
     `duration_s`, and the per-epoch lists `val_accuracy`, `val_loss` and `loss` (empty where a
     run did not record them). A file that cannot be read is named in
-    a warning and gets a row with only its `path` and the status `"unreadable"`.
+    a warning and gets a row with only its `path` and the status `"unreadable"`. Runs that
+    labkit recorded before `normalization` was the one field (`normalization: null`) read
+    with the normalization their `weight_norm` says.
 
     Example:
 
@@ -102,6 +109,8 @@ def load_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
             rows.append({**row, "status": UNREADABLE})
             continue
         params = {name: value for name, value in record.params.items() if name not in RUN_COLUMNS}
+        if not params.get("normalization") and isinstance(params.get("weight_norm"), bool):
+            params["normalization"] = normalization_of(params["weight_norm"])
         parameters.update(dict.fromkeys(params))
         rows.append({**row, "run_name": record.run_name, "status": record.status, **params})
         rows[-1].update(_measures(record))
@@ -157,7 +166,8 @@ def is_missing(value: Any) -> bool:
 
 def setting_columns(runs: pd.DataFrame) -> list[str]:
     """Returns the parameters that tell settings apart: `weight_norm` and `data_init` when present,
-    then every other parameter that varies across `runs`, except seed and paths.
+    then every other parameter that varies across `runs`, except seed and paths, and except
+    `normalization` where `weight_norm` says all it does (only `"none"` and `"weightnorm"`).
 
     Example:
 
@@ -170,6 +180,9 @@ def setting_columns(runs: pd.DataFrame) -> list[str]:
         if column not in RUN_COLUMNS and column not in IGNORED_PARAMETERS
     ]
     primary = [column for column in PRIMARY_PARAMETERS if column in parameters]
+    said = "normalization" in parameters and set(runs["normalization"].dropna())
+    if "weight_norm" in primary and said and said <= _WEIGHT_NORM_ALONE:
+        parameters.remove("normalization")
     varying = [
         column
         for column in parameters

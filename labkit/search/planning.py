@@ -33,15 +33,9 @@ from labkit.notebook_contract import notebook_runs
 from labkit.results import METRIC_ORDER
 from labkit.search.options import DIRECTIONS
 from labkit.search.space import Dimension, parse_dimension
-from labkit.sweep import (
-    Run,
-    check_grid,
-    default_validator,
-    expand_grid,
-    notebook_parameters,
-    parse_value,
-    run_id,
-)
+from labkit.sweep import Run, default_validator, notebook_parameters
+from labkit.sweep.parameters import parse_value
+from labkit.sweep.planning import check_grid, expand_grid, run_id
 from labkit.variants import VARIANTS
 
 __all__ = ["SearchPlan", "default_direction", "plan_search", "search_validator"]

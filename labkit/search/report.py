@@ -128,7 +128,8 @@ def _papermill_reads_as_other(text: str) -> bool:
 def _has_output_dir(notebook: Path) -> bool:
     if not notebook.is_file():
         return False
-    from labkit.sweep import OUTPUT_DIR_PARAMETER, notebook_parameters
+    from labkit.sweep import notebook_parameters
+    from labkit.sweep.parameters import OUTPUT_DIR_PARAMETER
 
     return OUTPUT_DIR_PARAMETER in notebook_parameters(notebook)
 

@@ -15,7 +15,6 @@ import concurrent.futures
 import contextlib
 import os
 from pathlib import Path
-from typing import IO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -33,21 +32,9 @@ from labkit.search.study import (
     requeue_unfinished,
 )
 from labkit.search.trial import ObjectiveError, Outcome, TrialRuns
-from labkit.sweep import (
-    FAILED,
-    Executor,
-    NotebookRecord,
-    RecordWriteError,
-    RunsFolder,
-    check_jobs,
-    check_runs_dir,
-    interrupt_on_signals,
-    make_executor,
-    notebook_defaults,
-    notebook_task,
-    progress_bar,
-    write_summary_after,
-)
+from labkit.sweep.batch import Batch, run_batch
+from labkit.sweep.executor import Executor
+from labkit.sweep.records import FAILED, NotebookRecord, RecordWriteError
 
 __all__ = ["describe_trial", "run_search"]
 
@@ -98,37 +85,37 @@ def run_search(
     0.6123
     """
     check_int("trials", trials, minimum=1)
-    check_jobs(jobs)
-    task = notebook_task(
-        plan.notebook, kernel_name=kernel_name, timeout=timeout, local=not scheduler
-    )
-    out_dir = check_runs_dir(out_dir)
-    jobs = jobs or os.cpu_count() or 1
-    folder = RunsFolder(out_dir, notebook_defaults(task.notebook), kind="search")
-    with interrupt_on_signals(), folder:
+    with run_batch(
+        plan.notebook,
+        out_dir,
+        kind="search",
+        jobs=jobs,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        scheduler=scheduler,
+        progress=progress,
+    ) as batch:
+        out_dir = batch.folder.path
         study = open_study(out_dir, plan, sampler=sampler, pruner=pruner, trials=trials)
         requeue_unfinished(study)
         total = min(trials, grid_size(plan)) if sampler == "grid" else trials
-        search = _Search(study, plan, folder, total)
-        bar, stream = progress_bar(total, min(search.finished, total), "search", "trial", progress)
-        finished = False
+        search = _Search(study, plan, batch, total)
+        batch.start(total, min(search.finished, total), "trial")
         try:
-            with make_executor(task, out_dir, jobs=jobs, scheduler=scheduler) as executor:
+            with batch.executor() as executor:
                 try:
-                    search.run(executor, jobs, lambda trial: _progress(bar, stream, trial, plan))
+                    search.run(
+                        executor, lambda trial: batch.advance(describe_trial(trial, plan.objective))
+                    )
                 except OSError as error:
                     journal = _journal_error(error, out_dir)
                     if journal is None:
                         raise
                     raise journal from error
-            finished = True
         except BaseException:
             with contextlib.suppress(OSError):  # unfinished trials are then requeued next time
                 search.interrupt()
             raise
-        finally:
-            bar.close()
-            write_summary_after(folder, search.records(), finished)
     return study
 
 
@@ -139,11 +126,6 @@ def _journal_error(error: OSError, out_dir: Path) -> RecordWriteError | None:
         return None
     path = error.filename or str(out_dir / JOURNAL_FILE)
     return RecordWriteError(error.errno, error.strerror, path)
-
-
-def _progress(bar, stream: IO[str], trial: FrozenTrial, plan: SearchPlan) -> None:
-    bar.update()
-    bar.write(describe_trial(trial, plan.objective), stream)
 
 
 def describe_trial(trial: FrozenTrial, objective: str) -> str:
@@ -173,19 +155,19 @@ def _short(value) -> str:
 class _Search:
     """The trials of one search session: asked, their runs submitted, told as they end."""
 
-    def __init__(self, study: optuna.Study, plan: SearchPlan, folder: RunsFolder, total: int):
+    def __init__(self, study: optuna.Study, plan: SearchPlan, batch: Batch, total: int):
         self.study = study
         self.plan = plan
-        self.folder = folder
+        self.batch = batch
+        self.folder = batch.folder
         self.total = total
         self.finished = count_finished(study)
         self._active: list[TrialRuns] = []
         self._futures: dict[concurrent.futures.Future, tuple[TrialRuns, int]] = {}
-        self._runs: list = []
-        self._ended: dict[str, NotebookRecord] = {}  # records of the runs executed, by run id
 
-    def run(self, executor: Executor, jobs: int, on_told) -> None:
-        """Keeps `jobs` runs busy with new trials until `total` have finished."""
+    def run(self, executor: Executor, on_told) -> None:
+        """Keeps the batch's `jobs` runs busy with new trials until `total` have finished."""
+        jobs = self.batch.jobs
         while True:
             while self.finished + len(self._active) < self.total and len(self._futures) < jobs:
                 self._start(executor)
@@ -197,7 +179,7 @@ class _Search:
             for future in done:
                 trial_runs, index = self._futures.pop(future)
                 record = _record(future, trial_runs.runs[index])
-                self._ended[record.run_id] = record
+                self.batch.ended(record)
                 trial_runs.end_run(index, record, self._dir(trial_runs, index))
             for trial_runs in [t for t in self._active if t.ended]:
                 self._tell(trial_runs, on_told)
@@ -207,11 +189,10 @@ class _Search:
 
     def _start(self, executor: Executor) -> None:
         trial = self.study.ask(self.plan.space)
-        runs = [self.folder.place(run) for run in self.plan.runs(trial.params)]
+        runs = self.batch.add(self.plan.runs(trial.params))
         trial.set_user_attr(RUNS_ATTR, [run.run_id for run in runs])
         trial_runs = TrialRuns(trial, runs, self.plan.objective)
         self._active.append(trial_runs)
-        self._runs.extend(runs)
         for index, run in enumerate(runs):
             if self.folder.is_completed(run):
                 trial_runs.end_run(index, self.folder.record(run), self._dir(trial_runs, index))
@@ -243,14 +224,6 @@ class _Search:
         for trial_runs in self._active:
             interrupt_trial(self.study, trial_runs.trial)
         self._active.clear()
-
-    def records(self) -> list[NotebookRecord]:
-        """The records of this session's runs, for `runs.csv` (even those the disk refused)."""
-        records = []
-        for run in self._runs:
-            record = self._ended.get(run.run_id) or self.folder.record(run)
-            records.append(record or NotebookRecord(run.run_id, run.params))
-        return records
 
 
 def _record(future: concurrent.futures.Future, run) -> NotebookRecord:

@@ -35,7 +35,7 @@ from optuna.distributions import (
 )
 
 from labkit._checks import is_int, is_number, quoted
-from labkit.sweep import load_yaml_mapping
+from labkit.sweep.planning import load_yaml_mapping
 
 __all__ = [
     "FLOAT",
@@ -143,7 +143,8 @@ class Dimension:
         Traceback (most recent call last):
         ValueError: Invalid search space for `epochs`: expected `type: int` or ...
         """
-        # A union (`"int | str"`, see `labkit.sweep.parse_value`) suits a kind one member suits.
+        # A union (`"int | str"`, see `labkit.sweep.parameters.parse_value`) suits a kind one
+        # member suits.
         members = parameter_type.split(" | ") if parameter_type else [parameter_type]
 
         def suits(kind: str) -> bool:

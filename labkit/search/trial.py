@@ -30,7 +30,9 @@ from optuna.trial import TrialState
 
 from labkit._checks import quoted
 from labkit.results import METRICS_FILE, ResultFileError, read_record
-from labkit.sweep import COMPLETED, FAILED, INTERRUPTED, PRUNED, NotebookRecord, Run, Stop, Watch
+from labkit.sweep import NotebookRecord, Run
+from labkit.sweep.execution import Stop, Watch
+from labkit.sweep.records import COMPLETED, FAILED, INTERRUPTED, PRUNED
 
 __all__ = ["ObjectiveError", "Outcome", "TrialRuns", "objective_curve"]
 

@@ -30,7 +30,14 @@ The package's modules, in the order a batch uses them (a search reuses all but `
     execution     one run: a papermill process, its timeout, an optional watch, its record
     executor      `Executor`: submit runs (watched or not), records as they end, stop
     local, dask_cluster   the two executors
+    options       a batch's options checked (timeout, jobs, kernel, folder); its task, executor
+    batch         `run_batch`: the loop a sweep and a search share (signals, folder, progress,
+                  executor, `runs.csv` as it ends)
     runner        `run_sweep`
+
+The package's namespace is what a user of sweeps needs: planning and running one, a notebook's
+parameters, the records a sweep leaves and the errors to catch. The rest (executors, locks,
+statuses, the batch loop `labkit search` shares) is imported from its module.
 
 Example:
 
@@ -39,129 +46,35 @@ Example:
 >>> records = run_sweep(notebook, runs, "runs/sweep", jobs=2, timeout=3600)
 """
 
-from labkit.sweep.execution import (
-    THREAD_VARIABLES,
-    WATCH_INTERVAL_S,
-    PapermillTask,
-    ProcessGroup,
-    Stop,
-    Watch,
-    execute_run,
-    mark_unfinished,
-)
-from labkit.sweep.executor import Executor
-from labkit.sweep.folder import RunsFolder
-from labkit.sweep.interrupts import interrupt_on_signals
-from labkit.sweep.local import LocalExecutor
-from labkit.sweep.lock import LOCK_FILE, RunsFolderBusyError, RunsFolderLock
-from labkit.sweep.orphans import RUN_DIR_VARIABLE, dying_with_parent, end_left_running, left_running
-from labkit.sweep.parameters import (
-    OUTPUT_DIR_PARAMETER,
-    notebook_defaults,
-    notebook_parameters,
-    parse_value,
-)
-from labkit.sweep.planning import (
-    MAX_RUNS,
-    Run,
-    check_grid,
-    default_validator,
-    expand_grid,
-    load_grid_file,
-    load_yaml_mapping,
-    params_digest,
-    parse_seeds,
-    plan_sweep,
-    run_id,
-)
+from labkit.sweep.lock import RunsFolderBusyError
+from labkit.sweep.parameters import notebook_defaults, notebook_parameters
+from labkit.sweep.planning import Run, default_validator, load_grid_file, parse_seeds, plan_sweep
 from labkit.sweep.records import (
-    COMPLETED,
-    FAILED,
-    INTERRUPTED,
     NOTEBOOK_STATUSES,
-    PENDING,
-    PRUNED,
     RECORD_FILE,
-    RUNNING,
     SUMMARY_FILE,
-    TIMED_OUT,
     NotebookRecord,
     RecordWriteError,
     read_notebook_record,
     read_records,
-    write_record,
-    write_summary,
 )
-from labkit.sweep.runner import (
-    check_jobs,
-    check_kernel,
-    check_runs_dir,
-    check_timeout,
-    make_executor,
-    notebook_task,
-    progress_bar,
-    run_sweep,
-    write_summary_after,
-)
+from labkit.sweep.runner import run_sweep
 
 __all__ = [
-    "COMPLETED",
-    "FAILED",
-    "INTERRUPTED",
-    "LOCK_FILE",
-    "MAX_RUNS",
-    "OUTPUT_DIR_PARAMETER",
-    "PENDING",
-    "PRUNED",
-    "RECORD_FILE",
-    "RUNNING",
-    "RUN_DIR_VARIABLE",
     "NOTEBOOK_STATUSES",
+    "RECORD_FILE",
     "SUMMARY_FILE",
-    "THREAD_VARIABLES",
-    "TIMED_OUT",
-    "WATCH_INTERVAL_S",
-    "Executor",
-    "LocalExecutor",
-    "PapermillTask",
-    "ProcessGroup",
-    "Run",
     "NotebookRecord",
     "RecordWriteError",
-    "RunsFolder",
+    "Run",
     "RunsFolderBusyError",
-    "RunsFolderLock",
-    "Stop",
-    "Watch",
-    "check_grid",
-    "check_jobs",
-    "check_kernel",
-    "check_runs_dir",
-    "check_timeout",
     "default_validator",
-    "dying_with_parent",
-    "end_left_running",
-    "execute_run",
-    "expand_grid",
-    "interrupt_on_signals",
-    "left_running",
     "load_grid_file",
-    "load_yaml_mapping",
-    "make_executor",
-    "mark_unfinished",
     "notebook_defaults",
     "notebook_parameters",
-    "notebook_task",
-    "params_digest",
     "parse_seeds",
-    "parse_value",
     "plan_sweep",
-    "progress_bar",
     "read_notebook_record",
     "read_records",
-    "run_id",
     "run_sweep",
-    "write_record",
-    "write_summary",
-    "write_summary_after",
 ]

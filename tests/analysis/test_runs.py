@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from sweep_runs import CURVES
+from sweep_runs import CURVES, write_metrics
 
 from labkit import analysis
-from labkit.analysis.runs import setting_columns
+from labkit.analysis.runs import comparable_runs, setting_columns
 
 
 def test_load_runs_reads_every_metrics_file(runs_dir):
@@ -42,3 +42,40 @@ def test_setting_columns_add_varying_parameters_but_never_seed():
     )
 
     assert setting_columns(runs) == ["weight_norm", "data_init", "learning_rate"]
+
+
+def _settings(runs_dir) -> list[str]:
+    return sorted(set(comparable_runs(analysis.load_runs(runs_dir))[0]["setting"]))
+
+
+def test_normalization_names_settings_only_where_weight_norm_cannot(tmp_path):
+    """Runs recorded before `normalization` was the one field (null) read as what `weight_norm`
+    says; the regular and WeightNorm ConvNets keep their labels either way."""
+    for name, weight_norm, normalization in (
+        ("old", False, None),
+        ("new", True, "weightnorm"),
+    ):
+        write_metrics(
+            tmp_path / name / "run",
+            weight_norm=weight_norm,
+            data_init=True,
+            seed=0,
+            curve=[0.5],
+            normalization=normalization,
+        )
+    assert analysis.load_runs(tmp_path)["normalization"].tolist() == ["weightnorm", "none"]
+    assert _settings(tmp_path) == ["WeightNorm, data_init on", "regular"]
+
+    write_metrics(
+        tmp_path / "bn" / "run",
+        weight_norm=False,
+        data_init=True,
+        seed=0,
+        curve=[0.5],
+        normalization="batchnorm",
+    )
+    assert _settings(tmp_path) == [
+        "WeightNorm, data_init on, normalization=weightnorm",
+        "regular, normalization=batchnorm",
+        "regular, normalization=none",
+    ]
