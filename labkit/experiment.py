@@ -8,15 +8,13 @@ Data flows one way: `ExperimentParams` (`labkit.params`) -> `load_dataset` + `bu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labkit._io import utc_now
 from labkit.data import Dataset, to_float_images
 from labkit.params import SGD_MOMENTUM, ExperimentParams
-from labkit.results import RunResult, library_versions
+from labkit.results import RunResult
 
 if TYPE_CHECKING:
     from labkit.batches import ShuffledBatches
@@ -65,7 +63,7 @@ def run_experiment(
 
     from labkit.batches import ShuffledBatches, validation_data
     from labkit.models import build_convnet
-    from labkit.recording import STEP_EVERY, EpochRecorder, StepRecorder, recorded_outcome
+    from labkit.recording import recorded_outcome, start_recording
     from labkit.speed import resolve_speed
     from labkit.weightnorm import data_init
 
@@ -95,29 +93,18 @@ def run_experiment(
         **speed.compile_arguments(),
     )
 
-    result = RunResult(
-        params=params,
-        started_at=utc_now(),
-        versions=library_versions(),
-        model=model,
-        compiled=speed.compile_arguments(),
-    )
-    folder = Path(params.output_dir) / params.run_name if params.output_dir else None
-    recorder = EpochRecorder(result, folder)
-    steps = StepRecorder(result, STEP_EVERY, params.batch_size, len(data.x_train))
-    with recorded_outcome(result, folder, params.epochs):
+    recording = start_recording(params, model, speed.compile_arguments(), len(data.x_train))
+    with recorded_outcome(recording.result, recording.folder, params.epochs):
         if params.weight_norm and params.data_init:
             data_init(model, _data_init_batch(params, data, batches))
         model.fit(
             **batches.fit_arguments(params.epochs),
             epochs=params.epochs,
             validation_data=validation_data(data.x_test, data.y_test, params.batch_size),
-            # The recorder last: it then also records what callbacks add to an epoch's logs
-            # (Keras' LR schedulers add learning_rate, LivePlot's diagnostics wn/...).
-            callbacks=[steps, *callbacks, recorder],
+            callbacks=recording.callbacks(callbacks),
             verbose=verbose,
         )
-    return result
+    return recording.result
 
 
 def _optimizer(params: ExperimentParams):

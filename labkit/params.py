@@ -30,6 +30,7 @@ __all__ = [
     "INIT_STYLES",
     "DATA_FIELDS",
     "MAX_SEED",
+    "check_run_fields",
 ]
 
 # "momentum" is SGD with momentum `SGD_MOMENTUM`; the others are Keras' optimizers by name.
@@ -43,6 +44,26 @@ INIT_STYLES = ("paper", "tfa")
 DATA_FIELDS = ("dataset", "train_limit", "test_limit", "seed", "archive")
 # NumPy's legacy seeding, which Keras' `set_random_seed` uses, takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
+
+
+def check_run_fields(params: Any) -> None:
+    """Checks the fields every labkit run's parameters share (`learning_rate`, `output_dir`,
+    `archive`, `run_name`, `jit_compile`, `steps_per_execution`), and names the run after its
+    `normalization` where `run_name` is None. For the `__post_init__` of a frozen dataclass.
+
+    Example:
+
+    >>> check_run_fields(ExperimentParams())  # passes silently; bad values raise ValueError
+    """
+    rate = params.learning_rate
+    is_rate = is_number(rate) and math.isfinite(rate) and 0 < rate <= 10
+    check("learning_rate", rate, is_rate, "a number in (0, 10]")
+    for name in ("output_dir", "archive", "run_name"):
+        value = getattr(params, name)
+        check(name, value, value is None or isinstance(value, str), "a string or None")
+    check_speed(params.jit_compile, params.steps_per_execution)
+    if params.run_name is None:
+        object.__setattr__(params, "run_name", NORMALIZATION_RUNS[params.normalization])
 
 
 @dataclass(frozen=True)
@@ -126,15 +147,7 @@ class ExperimentParams:
             value = getattr(self, name)
             check_int(name, value, minimum=0)
             check(name, value, value == 0 or value >= num_classes, f"0 or >= {num_classes}")
-        rate = self.learning_rate
-        is_rate = is_number(rate) and math.isfinite(rate) and 0 < rate <= 10
-        check("learning_rate", rate, is_rate, "a number in (0, 10]")
-        for name in ("output_dir", "archive", "run_name"):
-            value = getattr(self, name)
-            check(name, value, value is None or isinstance(value, str), "a string or None")
-        check_speed(self.jit_compile, self.steps_per_execution)
-        if self.run_name is None:
-            object.__setattr__(self, "run_name", NORMALIZATION_RUNS[self.normalization])
+        check_run_fields(self)
 
     @property
     def weight_norm(self) -> bool:

@@ -5,15 +5,25 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 
 from labkit._checks import check_int
-from labkit.results import RunResult
+from labkit._io import utc_now
+from labkit.results import RunResult, library_versions
 from labkit.running_means import EpochExamples, StepValues
 
-__all__ = ["EpochRecorder", "StepRecorder", "STEP_EVERY", "recorded_outcome"]
+__all__ = [
+    "EpochRecorder",
+    "StepRecorder",
+    "STEP_EVERY",
+    "Recording",
+    "start_recording",
+    "recorded_outcome",
+]
 
 # Optimizer steps between two records of `StepRecorder` in `run_experiment`: every step.
 STEP_EVERY = 1
@@ -171,3 +181,42 @@ def recorded_outcome(result: RunResult, folder: Path | None, epochs: int) -> Ite
         result.duration_s = round(time.perf_counter() - start, 3)
         if folder is not None:
             result.save(folder)
+
+
+@dataclass
+class Recording:
+    """A new run's `RunResult`, the folder it is saved to, and the two recorders that fill it."""
+
+    result: RunResult
+    folder: Path | None
+    steps: StepRecorder
+    epochs: EpochRecorder
+
+    def callbacks(self, others: Sequence = ()) -> list:
+        """The callbacks for `fit`: the step recorder, `others`, then the epoch recorder, last so
+        that it also records what `others` add to an epoch's logs (Keras' LR schedulers add
+        `learning_rate`, LivePlot's diagnostics `wn/...`)."""
+        return [self.steps, *others, self.epochs]
+
+
+def start_recording(params: Any, model, compiled: dict, examples: int) -> Recording:
+    """A `Recording` of a run of `params` (any labkit run's parameters: `output_dir`,
+    `run_name`, `batch_size`) that trains `model`, compiled with `compiled`, on `examples`
+    training examples per epoch.
+
+    Example:
+
+    >>> recording = start_recording(params, model, {"jit_compile": False}, len(x_train))
+    >>> with recorded_outcome(recording.result, recording.folder, epochs=10):
+    ...     model.fit(x_train, y_train, epochs=10, callbacks=recording.callbacks())
+    """
+    result = RunResult(
+        params=params,
+        started_at=utc_now(),
+        versions=library_versions(),
+        model=model,
+        compiled=compiled,
+    )
+    folder = Path(params.output_dir) / params.run_name if params.output_dir else None
+    steps = StepRecorder(result, STEP_EVERY, params.batch_size, examples)
+    return Recording(result, folder, steps, EpochRecorder(result, folder))

@@ -12,14 +12,12 @@ records `error` (the training error, dropout and noise on, as the authors' `trai
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from labkit._io import utc_now
 from labkit.batches import ShuffledBatches
 from labkit.data import Dataset
 from labkit.paper.data import load_paper_data
@@ -27,8 +25,8 @@ from labkit.paper.init import paper_data_init
 from labkit.paper.model import build_paper_convnet
 from labkit.paper.optimizer import PaperAdam
 from labkit.paper.params import PaperParams
-from labkit.recording import STEP_EVERY, EpochRecorder, StepRecorder, recorded_outcome
-from labkit.results import RunResult, library_versions
+from labkit.recording import recorded_outcome, start_recording
+from labkit.results import RunResult
 from labkit.speed import Speed, resolve_speed
 
 __all__ = [
@@ -148,18 +146,9 @@ def run_paper_experiment(
     batches = ShuffledBatches(data.x_train, data.y_train, params.batch_size, seed=params.seed)
     speed = paper_speed(params, len(batches))
     model = compiled_paper_convnet(params, data, len(batches), speed)
-    result = RunResult(
-        params=params,
-        started_at=utc_now(),
-        versions=library_versions(),
-        model=model,
-        compiled=speed.compile_arguments(),
-    )
-    folder = Path(params.output_dir) / params.run_name if params.output_dir else None
-    recorder = EpochRecorder(result, folder)
-    steps = StepRecorder(result, STEP_EVERY, params.batch_size, len(data.x_train))
+    recording = start_recording(params, model, speed.compile_arguments(), len(data.x_train))
     epochs = params.epochs_to_run
-    with recorded_outcome(result, folder, epochs):
+    with recorded_outcome(recording.result, recording.folder, epochs):
         size = min(params.init_examples, len(data.x_train))
         chosen = np.random.default_rng(params.seed).choice(len(data.x_train), size, replace=False)
         paper_data_init(model, data.x_train[np.sort(chosen)])
@@ -169,10 +158,10 @@ def run_paper_experiment(
             validation_data=(data.x_test, data.y_test),
             # Inference uses no batch statistics: a larger batch only evaluates faster.
             validation_batch_size=max(params.batch_size, EVALUATION_BATCH),
-            callbacks=[steps, *callbacks, recorder],
+            callbacks=recording.callbacks(callbacks),
             verbose=verbose,
         )
-    return result
+    return recording.result
 
 
 def run_paper_experiments(

@@ -11,17 +11,16 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labkit._checks import check, check_choice, check_int, is_int, is_number
+from labkit._checks import check, check_choice, check_int, is_int
 from labkit._io import writable_dir_problem
 from labkit.paper.schedule import SCHEDULES, PaperSchedule
-from labkit.params import MAX_SEED
-from labkit.speed import AUTO, check_speed
-from labkit.variants import NORMALIZATION_RUNS, NORMALIZATIONS
+from labkit.params import MAX_SEED, check_run_fields
+from labkit.speed import AUTO
+from labkit.variants import NORMALIZATIONS
 
 __all__ = ["PaperParams", "paper_runs", "NOTEBOOK_NORMALIZATIONS"]
 
@@ -93,17 +92,9 @@ class PaperParams:
             valid = is_int(value) and (value in (-1, 0) or value >= 10)
             check(name, value, valid, "-1 (the schedule's), 0 (all) or an integer >= 10")
         check_int("batch_size", self.batch_size, minimum=1)
-        rate = self.learning_rate
-        is_rate = is_number(rate) and math.isfinite(rate) and 0 < rate <= 10
-        check("learning_rate", rate, is_rate, "a number in (0, 10]")
         check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
         check_int("init_examples", self.init_examples, minimum=2)
-        for name in ("output_dir", "archive", "run_name"):
-            value = getattr(self, name)
-            check(name, value, value is None or isinstance(value, str), "a string or None")
-        check_speed(self.jit_compile, self.steps_per_execution)
-        if self.run_name is None:
-            object.__setattr__(self, "run_name", NORMALIZATION_RUNS[self.normalization])
+        check_run_fields(self)
 
     @property
     def plan(self) -> PaperSchedule:
