@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> float:
         callbacks[BASELINE_WN], model_of[BASELINE_WN] = [], "weightnorm"
     for arm in arms_asked:
         model_of[arm], options = ARMS[arm]
-        callbacks[arm] = [TimedLivePlot(**options, display=False)]
+        callbacks[arm] = [TimedLivePlot(**options, show=False)]
     baseline_of = {
         arm: BASELINE_WN if kind == "weightnorm" else BASELINE for arm, kind in model_of.items()
     }
