@@ -275,3 +275,30 @@ def _failing_unmarked_training(item: pytest.Item, phase: str):
             pytrace=False,
         )
     return result
+
+
+# The modules that take longest, run first: under `pytest -n 2 --dist loadfile` (the README's
+# command) each module runs whole in one process, and a long one handed out last holds up the
+# end of the run while the other process has nothing left to do.
+LONGEST_FIRST = (
+    "tests/integration/test_backends.py",
+    "tests/integration/test_sweep_tutorial.py",
+    "tests/integration/test_search_tutorial.py",
+    "tests/paper/test_paper_gpu_script.py",
+    "tests/test_tfa_checkpoints.py",
+    "tests/integration/test_browser.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist would otherwise hand out the modules with the most tests first, which puts
+    # the few long ones last.
+    config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = Path(os.path.relpath(item.path, ROOT)).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module and among the rest is kept

@@ -39,10 +39,8 @@ def test_weightnorm_module_passes_on_backend(backend):
         pytest.skip(f"`{backend}` is not installed")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    # On two processes where pytest-xdist is installed: this run is the suite's longest.
-    processes = ["-n", "2", "--dist", "loadfile"] if importlib.util.find_spec("xdist") else []
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", *MODULES, "-q", "-p", "no:cacheprovider", *processes],
+        [sys.executable, "-m", "pytest", *MODULES, "-q", "-p", "no:cacheprovider"],
         cwd=ROOT,
         env=env,
         capture_output=True,
