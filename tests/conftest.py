@@ -50,7 +50,24 @@ def shared_archive() -> Path:
     """The offline CIFAR-10 copy beside the checkout (skips where it is absent)."""
     if not SHARED_ARCHIVE.is_file():
         pytest.skip(f"offline CIFAR-10 copy not found at {SHARED_ARCHIVE}")
+    _warm_shared_cache()
     return SHARED_ARCHIVE
+
+
+def _warm_shared_cache() -> None:
+    """Decodes the offline copy into `SHARED_CACHE` once, for every test process.
+
+    On a fresh machine the cache is cold: without this, each pytest-xdist worker and each
+    notebook kernel that loads CIFAR-10 at the start decodes the archive itself (about 30 s of
+    CPU each), all at once on two cores, and a timed test (the browser's) ran out of time.
+    """
+    from filelock import FileLock
+
+    from labkit.data import load_dataset
+
+    SHARED_CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(SHARED_CACHE / "decoding.lock"):
+        load_dataset("cifar10", archive=SHARED_ARCHIVE, cache_dir=SHARED_CACHE, dtype="uint8")
 
 
 @pytest.fixture(scope="session")
