@@ -15,7 +15,7 @@ and `pyproject.toml` pin the same range.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "flatten_layers",
     "get_stateless_scope",
     "read_variable",
+    "value_reader",
     "tensorflow_onednn_enabled",
 ]
 
@@ -89,6 +90,31 @@ def read_variable(variable: keras.Variable) -> np.ndarray:
     if keras.backend.backend() == "tensorflow":
         value = value.numpy()
     return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def value_reader(read: Callable[[], Sequence]) -> Callable[[], list[np.ndarray]]:
+    """`read` (returning variables' values, or tensors computed from them), made to return
+    NumPy arrays and to cost little when called often, between training steps.
+
+    Not a private API, but a backend quirk kept beside them: on TensorFlow every eager op
+    costs about 0.4 ms right after a training step, on a 2-core CPU whose caches the step
+    has just flushed, so `read` is traced once, on the first call, into one graph
+    (`tf.function`) that returns every value in one call. Other backends call `read` as it
+    is (a traced function would keep the values it saw when traced).
+
+    Example:
+
+    >>> variables = [keras.Variable([1.0, 2.0]), keras.Variable(3.0)]
+    >>> read = value_reader(lambda: [keras.ops.convert_to_tensor(v) for v in variables])
+    >>> read()
+    [array([1., 2.], dtype=float32), array(3., dtype=float32)]
+    """
+    if keras.backend.backend() != "tensorflow":
+        return lambda: [np.asarray(keras.ops.convert_to_numpy(value)) for value in read()]
+    import tensorflow as tf
+
+    graph = tf.function(read, autograph=False)
+    return lambda: [np.asarray(tensor.numpy()) for tensor in graph()]
 
 
 def tensorflow_onednn_enabled() -> bool:

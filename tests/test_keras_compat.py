@@ -66,3 +66,14 @@ def test_a_moved_api_fails_naming_the_keras_version():
         compat.private_api("keras.layers", "Layer._moved_away")
     with pytest.raises(ImportError, match=re.escape(compat.TESTED_KERAS)):
         compat.private_api("keras.src.no_such_module", "anything")
+
+
+def test_value_reader_reads_the_values_as_they_are_at_each_call():
+    kernel, scale = keras.Variable([[1.0, 2.0]]), keras.Variable(3.0)
+    read = compat.value_reader(lambda: [keras.ops.convert_to_tensor(kernel), scale * 2.0])
+    first = read()
+    kernel.assign([[4.0, 5.0]])
+    scale.assign(0.5)
+    second = read()  # a traced graph reads the variables again, it keeps no values
+    assert [value.tolist() for value in first] == [[[1.0, 2.0]], 6.0], KERAS
+    assert [value.tolist() for value in second] == [[[4.0, 5.0]], 1.0], KERAS

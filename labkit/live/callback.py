@@ -15,11 +15,11 @@ from typing import Any
 
 import keras
 
-from labkit._keras_compat import read_variable
 from labkit.live.diagnostics import DEFAULT_EVERY, WeightNormProbe
 from labkit.live.environment import resolve_mode, widget_problem
 from labkit.live.figure import DEFAULT_SMOOTHING, LEARNING_RATE, FigureSpec
 from labkit.live.history import MetricHistory, RunHistory
+from labkit.live.learning_rate import current_learning_rate
 from labkit.live.renderers import Renderer, make_renderer
 from labkit.plotting.export import save_figure, write_html
 from labkit.running_means import EpochExamples
@@ -28,9 +28,9 @@ __all__ = ["LivePlot", "current_learning_rate"]
 
 # Least seconds between two reads of the learning rate while training (besides epoch ends).
 _LEARNING_RATE_INTERVAL = 1.0
-# Most of the training time that redraws during a fit may take (see `_draw_if_due`).
+# Most of the training time that redraws during a fit may take (see `_next_draw_after`).
 _DRAW_SHARE = 0.005
-# Redraws whose median duration (the lower middle one) spaces out the next ones: one slow
+# Redraws whose median duration (the lower middle one) stands for the cost of each: one slow
 # redraw (a run's first, which adds its traces) does not hold the figure still for seconds.
 _DRAW_COSTS = 5
 
@@ -178,6 +178,8 @@ class LivePlot(keras.callbacks.Callback):
         self._last_draw = 0.0
         self._next_draw = math.inf  # when the next redraw during training is due
         self._draw_costs: deque = deque(maxlen=_DRAW_COSTS)  # seconds the last redraws took
+        self._fit_start = 0.0
+        self._draws = 0  # figures drawn in the running fit, the one shown at its start included
         self._learning_rate_read = -math.inf
 
     @property
@@ -361,9 +363,10 @@ class LivePlot(keras.callbacks.Callback):
             self._record_learning_rate(always=True)
             self._next_draw = math.inf
             if self.renderer is not None:
+                self._fit_start = time.monotonic()
                 self.renderer.show(self.history)
-                self._last_draw = time.monotonic()
-                self._next_draw = self._last_draw + self.update_interval
+                self._last_draw, self._draws = time.monotonic(), 1
+                self._next_draw = self._next_draw_after(self._last_draw)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -397,7 +400,9 @@ class LivePlot(keras.callbacks.Callback):
         with self.lock:
             self.history.add_epoch(self._run, epoch, logs or {})
             self._record_learning_rate(always=True)
-            self._draw_if_due(force=self.update_interval < math.inf)
+            # The last epoch's end is drawn by `on_train_end`, at once.
+            if epoch + 1 < (self.params.get("epochs") or math.inf):
+                self._draw_if_due(force=self.update_interval < math.inf)
         if self.probe is not None and logs is not None:
             # Keras passes this dict on to the callbacks after this one and to `History`.
             logs.update(self.probe.epoch_summary(self._steps))
@@ -426,21 +431,31 @@ class LivePlot(keras.callbacks.Callback):
             self._last_draw = now
             self._record_learning_rate()
             self.renderer.update(self.history)
-            interval = self.update_interval
             self._draw_costs.append(time.monotonic() - now)
-            if self._update_interval is None:
-                # Unless told an interval: slow redraws (many runs overlaid, a slow machine)
-                # space the next ones out, so that drawing takes at most `_DRAW_SHARE` of
-                # the training time.
-                interval = max(interval, statistics.median_low(self._draw_costs) / _DRAW_SHARE)
-            self._next_draw = now + interval
+            self._draws += 1
+            self._next_draw = self._next_draw_after(now)
+
+    def _next_draw_after(self, now: float) -> float:
+        """When the next redraw during training is due, the last one made at `now`.
+
+        `update_interval` after the last one; unless told an interval, also no sooner than
+        when the fit's redraws with the next one take at most `_DRAW_SHARE` of its time so far:
+        slow redraws (many runs overlaid, a slow machine) come less often. Every redraw counts,
+        the figure shown when the fit started and those at epoch ends too, each at the median
+        cost of the last few.
+        """
+        due = now + self.update_interval
+        if self._update_interval is not None or not self._draw_costs:
+            return due
+        cost = statistics.median_low(self._draw_costs)
+        return max(due, self._fit_start + (self._draws + 1) * cost / _DRAW_SHARE)
 
     def _record_learning_rate(self, always: bool = False) -> None:
         """Adds the optimizer's learning rate to the run, where the run stands.
 
         Read when a run starts, at each epoch's end, and when the figure is drawn but at most
-        once every `_LEARNING_RATE_INTERVAL` seconds (evaluating a schedule costs about a
-        millisecond); the figure draws it only for runs where it changes.
+        once every `_LEARNING_RATE_INTERVAL` seconds (even traced, a schedule costs about a
+        millisecond right after a step); the figure draws it only for runs where it changes.
         """
         now = time.monotonic()
         if not self.spec.learning_rate or (
@@ -451,23 +466,3 @@ class LivePlot(keras.callbacks.Callback):
         rate = current_learning_rate(self.model)
         if rate is not None:
             self.history.add_point(self._run, LEARNING_RATE, rate)
-
-
-def current_learning_rate(model: keras.Model) -> float | None:
-    """The learning rate the model's optimizer uses now (schedules evaluated), or `None`.
-
-    Example:
-
-    >>> current_learning_rate(model)
-    0.001
-    """
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        return None
-    try:
-        rate = optimizer.learning_rate
-        if isinstance(rate, keras.Variable):
-            return float(read_variable(rate))
-        return float(keras.ops.convert_to_numpy(rate))
-    except (TypeError, ValueError, AttributeError):
-        return None

@@ -17,10 +17,12 @@ which the paper credits for weight normalization's robustness to the learning ra
 
 `LivePlot(diagnostics=True)` draws them as a row of the live figure and adds one value per
 epoch to Keras' logs, which `labkit.run_experiment` writes to `history.csv` and `metrics.json`.
-The probe reads the weights back from the backend (a few small copies per layer), so it only
-measures every `every` steps, and on the step before each of those (with
-`steps_per_execution`, at the first execution boundary at or past each multiple of `every`,
-and at the boundary before). On JAX, where `fit` keeps
+The probe computes each layer's `w`, mean `‖v‖` and mean `g` with the layer's own methods
+(`normalized_kernels`, `kernel_norm`), all layers in one backend call (`value_reader`: one
+traced graph on TensorFlow), and copies them to the host, so it only measures every `every`
+steps, and on the step before each of those (with `steps_per_execution`, at the first
+execution boundary at or past each multiple of `every`, and at the boundary before). On JAX,
+where `fit` keeps
 the weights out of the model's variables between epochs, it first asks the trainer to put
 them back (`jax_state_sync`, the trainer's own hook for callbacks).
 """
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,16 +38,16 @@ import keras
 import numpy as np
 
 from labkit._checks import check_int
-from labkit._keras_compat import flatten_layers, read_variable
+from labkit._keras_compat import flatten_layers, value_reader
 from labkit.live.diagnostics_row import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFIX
 
 __all__ = ["WeightNormProbe", "series_name", "stable_names", "DEFAULT_EVERY"]
 
-# Optimizer steps between two measurements, by default: each costs two reads of every `v` and
-# `g` from the backend (one on the step before, for the effective step), 1.5-2 ms for the
-# tutorial's ConvNet on a 2-core CPU while it trains, against about 4 ms per step; every 100
-# steps keeps that near 0.4% of training, and gives 15 points per epoch of full CIFAR-10 at
-# batch 32.
+# Optimizer steps between two measurements, by default: each reads the layers twice (once on
+# the step before, for the effective step), about 2 ms for the tutorial's ConvNet on a 2-core
+# CPU while it trains (one backend call each, slowed by the caches the step before flushed),
+# against about 9 ms per step; every 100 steps keeps that near 0.2% of training, and gives 15
+# points per epoch of full CIFAR-10 at batch 32.
 DEFAULT_EVERY = 100
 
 
@@ -63,24 +64,13 @@ def series_name(layer: str, quantity: str) -> str:
 
 @dataclass
 class _Layer:
-    """One weight-normalized layer: where to read `v` and `g`, and `w` before the last step."""
+    """One weight-normalized layer, and its `w` before the last step."""
 
     name: str
-    v: keras.Variable
-    g: keras.Variable
-    unit_axis: int
+    wrapper: keras.layers.Layer  # the `labkit.WeightNormalization`
     before: np.ndarray | None = None
     before_step: int = 0  # the updates done when `before` was copied
     steps: list[float] = field(default_factory=list)
-
-    def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`v`, `g` and the per-unit norms of `v`, as float32 NumPy arrays."""
-        v, g = _to_numpy(self.v), _to_numpy(self.g)
-        return v, g, _unit_norms(v, self.unit_axis)
-
-    def weights(self) -> np.ndarray:
-        """`w = g · v / ‖v‖`, computed here from `v` and `g`."""
-        return _weights(*self.read(), self.unit_axis)
 
 
 class WeightNormProbe:
@@ -103,10 +93,9 @@ class WeightNormProbe:
         self.every = every
         self.layers: list[_Layer] = []
         self._sync = None
-        # Unit axes found so far, by layer: a model retrained in a notebook is attached again
-        # at every `fit`, and finding an axis reads the kernel.
-        self._axes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._latest: tuple[int, dict[str, float]] | None = None
+        self._read = None  # reads every layer in one backend call
+        self._read_ids: list[int] = []  # the layers it reads
         self._step = 0  # the updates done at the last `after_step`
         self._span = 1  # the updates one call covers (the model's `steps_per_execution`)
 
@@ -116,7 +105,12 @@ class WeightNormProbe:
         Called when training starts (the model must be built); a model without such
         layers gives no series.
         """
-        self.layers = list(_probe_layers(model, self._axes))
+        self.layers = list(_probe_layers(model))
+        wrappers = [layer.wrapper for layer in self.layers]
+        if [id(wrapper) for wrapper in wrappers] != self._read_ids:
+            # Retrained in a notebook, a model is attached again at every `fit`: traced once.
+            self._read_ids = [id(wrapper) for wrapper in wrappers]
+            self._read = value_reader(lambda: [v for w in wrappers for v in _quantities(w)])
         self._latest = None
         self._step = 0
         self._span = int(getattr(model, "steps_per_execution", 1) or 1)
@@ -153,11 +147,8 @@ class WeightNormProbe:
         The effective step needs the weights copied before the last update(s): it is NaN
         without them, and with several updates since, the change divided by their number.
         """
-        self._synced()
         values = {}
-        for layer in self.layers:
-            v, g, norms = layer.read()
-            w = _weights(v, g, norms, layer.unit_axis)
+        for layer, (w, v_norm, g_mean) in zip(self.layers, self._read_layers()):
             change = math.nan
             if layer.before is not None:
                 scale = _norm(layer.before)
@@ -165,8 +156,8 @@ class WeightNormProbe:
                 change = _norm(w - layer.before) / scale / updates if scale else math.nan
                 layer.steps.append(change)
                 layer.before = None
-            values[series_name(layer.name, "v_norm")] = float(norms.mean())
-            values[series_name(layer.name, "g_mean")] = float(g.mean(dtype=np.float64))
+            values[series_name(layer.name, "v_norm")] = v_norm
+            values[series_name(layer.name, "g_mean")] = g_mean
             values[series_name(layer.name, "effective_step")] = change
         return values
 
@@ -180,12 +171,10 @@ class WeightNormProbe:
         if self._latest is not None and step is not None and self._latest[0] == step:
             current = self._latest[1]
         else:
-            self._synced()
             current = {}
-            for layer in self.layers:
-                _, g, norms = layer.read()
-                current[series_name(layer.name, "v_norm")] = float(norms.mean())
-                current[series_name(layer.name, "g_mean")] = float(g.mean(dtype=np.float64))
+            for layer, (_, v_norm, g_mean) in zip(self.layers, self._read_layers()):
+                current[series_name(layer.name, "v_norm")] = v_norm
+                current[series_name(layer.name, "g_mean")] = g_mean
         summary = {}
         for layer in self.layers:
             steps = [step for step in layer.steps if not math.isnan(step)]
@@ -199,17 +188,24 @@ class WeightNormProbe:
         return summary
 
     def _remember(self, step: int = 0) -> None:
-        self._synced()
-        for layer in self.layers:
-            layer.before, layer.before_step = layer.weights(), step
+        for layer, (w, _, _) in zip(self.layers, self._read_layers()):
+            layer.before, layer.before_step = w, step
 
-    def _synced(self) -> None:
-        if self._sync is not None and self.layers:
+    def _read_layers(self) -> list[tuple[np.ndarray, float, float]]:
+        """Each layer's `w` (a float32 NumPy array), mean `‖v‖` and mean `g`."""
+        if not self.layers:
+            return []
+        if self._sync is not None:
             self._sync()
+        arrays = self._read()
+        return [
+            (np.asarray(w, dtype=np.float32), float(v_norm), float(g_mean))
+            for w, v_norm, g_mean in zip(arrays[::3], arrays[1::3], arrays[2::3])
+        ]
 
 
-def _probe_layers(model: keras.Model, axes: weakref.WeakKeyDictionary) -> Iterator[_Layer]:
-    """The model's built weight-normalized layers; `axes` caches their unit axes."""
+def _probe_layers(model: keras.Model) -> Iterator[_Layer]:
+    """The model's built weight-normalized layers."""
     from labkit.weightnorm import WeightNormalization
 
     wrappers = [
@@ -218,12 +214,17 @@ def _probe_layers(model: keras.Model, axes: weakref.WeakKeyDictionary) -> Iterat
         if isinstance(layer, WeightNormalization) and layer.built
     ]
     names = stable_names([wrapper.layer for wrapper in wrappers])
-    for layer, name in zip(wrappers, names):
-        owner = getattr(layer.layer, "cell", layer.layer)  # recurrent layers: their cell
-        v = getattr(owner, layer.kernels[0])
-        if layer not in axes:
-            axes[layer] = _unit_axis(layer, v)
-        yield _Layer(name, v, layer.g, axes[layer])
+    for wrapper, name in zip(wrappers, names):
+        yield _Layer(name, wrapper)
+
+
+def _quantities(wrapper) -> list:
+    """`w`, the mean over units of `‖v‖` and the mean of `g` of a layer's first normalized
+    kernel, as backend tensors (float32)."""
+    v = wrapper.kernel_variables[0]
+    w = wrapper.normalized_kernels()[0]
+    v_norm = keras.ops.mean(wrapper.kernel_norm(v.value))
+    return [w, v_norm, keras.ops.mean(keras.ops.cast(wrapper.g, "float32"))]
 
 
 def stable_names(layers: list[keras.layers.Layer]) -> list[str]:
@@ -262,42 +263,6 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _unit_axis(layer, v: keras.Variable) -> int:
-    """The axis of `v` that holds the output units: the one whose norms match `kernel_norm`."""
-    kernel = np.asarray(read_variable(v), dtype=np.float64)
-    expected = np.asarray(keras.ops.convert_to_numpy(layer.kernel_norm(v.value)))
-    for axis in (kernel.ndim - 1, kernel.ndim - 2):
-        norms = _unit_norms(kernel, axis)
-        if norms.shape == expected.shape and np.allclose(norms, expected, rtol=1e-4):
-            return axis
-    raise ValueError(
-        f"Cannot tell which axis of `{layer.name}`'s kernel holds its output units. "
-        f"Received: kernel shape {tuple(kernel.shape)}"
-    )
-
-
-def _to_numpy(variable: keras.Variable) -> np.ndarray:
-    """The variable's value as a float32 NumPy array."""
-    return np.asarray(read_variable(variable), dtype=np.float32)
-
-
 def _norm(values: np.ndarray) -> float:
     """The L2 norm of all values, summed in float64 (by NumPy: BLAS threads stall a busy CPU)."""
     return float(np.sqrt(np.square(values).sum(dtype=np.float64)))
-
-
-def _unit_norms(kernel: np.ndarray, axis: int) -> np.ndarray:
-    axes = tuple(a for a in range(kernel.ndim) if a != axis)
-    return np.sqrt(np.square(kernel).sum(axis=axes, dtype=np.float64) + 1e-12)
-
-
-def _weights(v: np.ndarray, g: np.ndarray, norms: np.ndarray, axis: int) -> np.ndarray:
-    """`w = g · v / ‖v‖`, with `g` and the norms given per unit along `axis` of `v`."""
-    return v * _along((g / norms).astype(v.dtype), axis, v.ndim)
-
-
-def _along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
-    """`values` (one per unit) shaped to broadcast along `axis` of an `ndim`-array."""
-    shape = [1] * ndim
-    shape[axis] = -1
-    return values.reshape(shape)

@@ -142,16 +142,22 @@ def test_widget_updates_are_throttled(compiled_convnet, fake_kernel, monkeypatch
     assert isinstance(plot.renderer, WidgetRenderer)
     draws = []
     monkeypatch.setattr(plot.renderer, "update", lambda history: draws.append(history.version))
+    finished = []
+    monkeypatch.setattr(plot.renderer, "finish", lambda history: finished.append(history.version))
     plot.set_model(compiled_convnet())
-    plot.set_params({"epochs": 1, "steps": 50, "verbose": 0})
+    plot.set_params({"epochs": 2, "steps": 40, "verbose": 0})
     plot.on_train_begin()
-    plot.on_epoch_begin(0)
-    for batch in range(50):
-        clock["now"] += 0.1
-        plot.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
-    assert len(draws) == 5  # one redraw per second of training, not one per batch
-    plot.on_epoch_end(0, {"val_loss": 1.0, "val_accuracy": 0.5})
-    assert len(draws) == 6  # an epoch's end is always drawn
+    for epoch, expected in ((0, 6), (1, 12)):  # the first figure, then one a second
+        plot.on_epoch_begin(epoch)
+        for batch in range(40):
+            clock["now"] += 0.125  # exact in binary: redraws due at whole seconds fall on one
+            plot.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
+        assert len(draws) == expected  # one redraw per second of training, not one per batch
+        plot.on_epoch_end(epoch, {"val_loss": 1.0, "val_accuracy": 0.5})
+    # An epoch's end is drawn at once, the last one's by the final figure, not twice.
+    assert len(draws) == 12
+    plot.on_train_end()
+    assert len(draws) == 12 and len(finished) == 1 and finished[0] > draws[-1]
     assert fake_kernel.displayed == [plot.widget]
 
 
@@ -171,8 +177,9 @@ def test_slow_redraws_are_spaced_out_unless_an_interval_was_given(
 ):
     clock = {"now": 0.0}
     monkeypatch.setattr(callback_module.time, "monotonic", lambda: clock["now"])
-    # 0.3 s after the first figure, then every 4 s; or every second when asked for.
-    for interval, expected in ((None, 2), (1.0, 4)):
+    # 0.3 s after the first figure; then no sooner than when three redraws (the first figure
+    # counted) take 0.5% of training, at 12 s. Or every second when asked for.
+    for interval, expected in ((None, 1), (1.0, 4)):
         plot = LivePlot(mode="widget", update_interval=interval)
         draws = []
 

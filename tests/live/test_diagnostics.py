@@ -156,18 +156,20 @@ def test_diagnostics_every_must_be_a_positive_integer():
         LivePlot(mode="off", diagnostics=True, diagnostics_every=0)
 
 
-def test_a_retrained_model_is_probed_without_finding_its_axes_again(monkeypatch):
+def test_a_retrained_model_keeps_its_reader_another_model_gets_its_own(monkeypatch):
     import labkit.live.diagnostics as diagnostics
 
+    made = []
+    reader = diagnostics.value_reader
+    monkeypatch.setattr(diagnostics, "value_reader", lambda read: made.append(1) or reader(read))
     model = _model()
     probe = WeightNormProbe(every=2)
-    axes = [layer.unit_axis for layer in (probe.attach(model) and probe.layers)]
-    found = []
-    monkeypatch.setattr(diagnostics, "_unit_axis", lambda *args: found.append(args))
-    probe.attach(model)  # the next `fit` of the same model
-    assert found == [] and [layer.unit_axis for layer in probe.layers] == axes
-    probe.attach(_model())  # another model: its layers are looked at
-    assert len(found) == 2
+    probe.attach(model)
+    first = probe.measure()
+    probe.attach(model)  # the next `fit` of the same model: not traced again
+    assert len(made) == 1 and probe.measure() == pytest.approx(first, nan_ok=True)
+    probe.attach(_model())  # another model: its layers are read
+    assert len(made) == 2
 
 
 @pytest.mark.slow
@@ -182,15 +184,17 @@ def test_an_epoch_ending_on_a_measurement_does_not_read_the_weights_again(monkey
         model.train_on_batch(x, y)
         measured = probe.after_step(step)
     reads = []
-    read = diagnostics._Layer.read
-    monkeypatch.setattr(diagnostics._Layer, "read", lambda self: reads.append(1) or read(self))
+    read = diagnostics.WeightNormProbe._read_layers
+    monkeypatch.setattr(
+        diagnostics.WeightNormProbe, "_read_layers", lambda self: reads.append(1) or read(self)
+    )
     summary = probe.epoch_summary(step=2)
     assert reads == []
     for name, value in measured.items():
         assert summary[name] == pytest.approx(value)
-    model.train_on_batch(x, y)  # one more update: now the summary reads the weights
+    model.train_on_batch(x, y)  # one more update: now the summary reads the weights, once
     later = probe.epoch_summary(step=3)
-    assert len(reads) == 2 and later["wn/head/v_norm"] > summary["wn/head/v_norm"]
+    assert len(reads) == 1 and later["wn/head/v_norm"] > summary["wn/head/v_norm"]
 
 
 def test_series_names_do_not_depend_on_how_many_layers_keras_named_before():

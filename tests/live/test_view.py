@@ -212,6 +212,41 @@ def test_a_keras_schedule_draws_the_learning_rate_as_it_changes(fake_kernel):
     assert figure["layout"]["yaxis2"]["visible"] is True  # one metric: the LR axis is y2
 
 
+@pytest.mark.slow
+def test_the_learning_rate_follows_the_steps_whether_its_schedule_traces_or_not():
+    import gc
+
+    import keras
+
+    from labkit.live import learning_rate as learning_rate_module
+    from labkit.live.learning_rate import current_learning_rate
+
+    class PythonSchedule(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            # `int` of a traced tensor fails: it trains only eagerly, and is read op by op.
+            return 0.1 / (1 + int(step))
+
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    y = np.eye(2, dtype="float32")[np.arange(8) % 2]
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    for schedule, expected in (
+        (decay, [0.1, 0.05, 0.025]),
+        (PythonSchedule(), [0.1, 0.05, 1 / 30]),
+    ):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        eager = isinstance(schedule, PythonSchedule)
+        model.compile(keras.optimizers.SGD(schedule), "mse", run_eagerly=eager)
+        rates = [current_learning_rate(model)]
+        for _ in range(2):
+            model.train_on_batch(x, y)
+            rates.append(current_learning_rate(model))
+        assert rates == pytest.approx(expected)
+    readers = len(learning_rate_module._RATE_READERS)
+    del model
+    gc.collect()
+    assert len(learning_rate_module._RATE_READERS) < readers  # a reader does not keep its optimizer
+
+
 def test_a_restarted_run_keeps_its_traces_in_the_widget(monkeypatch):
     history = _history(rates=[0.1, 0.01])
     renderer = WidgetRenderer(FigureSpec(), display=False)
