@@ -44,10 +44,11 @@ from labkit.live.diagnostics_row import DIAGNOSTIC_QUANTITIES, DIAGNOSTICS_PREFI
 __all__ = ["WeightNormProbe", "series_name", "stable_names", "DEFAULT_EVERY"]
 
 # Optimizer steps between two measurements, by default: each reads the layers twice (once on
-# the step before, for the effective step), about 2 ms for the tutorial's ConvNet on a 2-core
-# CPU while it trains (one backend call each, slowed by the caches the step before flushed),
-# against about 9 ms per step; every 100 steps keeps that near 0.2% of training, and gives 15
-# points per epoch of full CIFAR-10 at batch 32.
+# the step before, for the effective step), one backend call of about 1.3 ms each for the
+# tutorial's ConvNet on a 2-core CPU right after a step (whose work flushed the caches),
+# against about 7.8 ms per step (one TensorFlow thread); every 100 steps keeps that near 0.35%
+# of training (`benchmarks/liveplot_overhead.py`: 0.4% over the arm without diagnostics, their
+# row's redraws included), and gives 15 points per epoch of full CIFAR-10 at batch 32.
 DEFAULT_EVERY = 100
 
 
